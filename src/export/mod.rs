@@ -1,0 +1,5 @@
+//! Where metric data goes: the Prometheus pull bridge and the OTLP push exporter. Both are
+//! readers on the one meter provider the guard owns.
+
+pub mod otlp;
+pub mod prometheus;

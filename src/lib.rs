@@ -1,0 +1,40 @@
+//! # bitcraps-otel
+//!
+//! The OpenTelemetry-first instrumentation SDK of BitCraps nodes: one call starts typed
+//! metrics from the BitCraps semantic conventions, a Prometheus bridge on `:9090/metrics`,
+//! and OTLP export to a collector when one is configured.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use bitcraps_otel::semconv::{ErrorCategory, ErrorSeverity, GameType};
+//!
+//! # fn main() -> Result<(), bitcraps_otel::Error> {
+//! // Reads OTEL_* and BITCRAPS_* variables; serves 0.0.0.0:9090/metrics.
+//! let telemetry = bitcraps_otel::init()?;
+//! let metrics = telemetry.metrics();
+//! metrics.gaming().game_started(GameType::Cash);
+//! metrics.consensus().record_latency(Duration::from_millis(40));
+//! metrics.errors().record(ErrorCategory::Consensus, ErrorSeverity::Warning);
+//! // Dropping `telemetry` stops the server and flushes the exporters.
+//! # Ok(()) }
+//! ```
+//!
+//! The pieces, one module each:
+//! - [`semconv`]: every metric, span and attribute name, generated from `semconv/registry`.
+//! - [`metrics`]: the typed instruments and device probes.
+//! - [`export`]: the Prometheus bridge and OTLP exporters.
+//! - [`config`]: [`Config`] and the environment variables it reads.
+#![warn(missing_docs)]
+
+pub mod config;
+mod error;
+pub mod export;
+pub mod metrics;
+pub mod semconv;
+pub mod server;
+pub mod sim;
+mod telemetry;
+
+pub use config::{Config, ConfigBuilder, ConfigError};
+pub use error::Error;
+pub use telemetry::{init, init_with, Telemetry, TelemetryBuilder};

@@ -1,0 +1,234 @@
+//! Typed instruments: the [`Metrics`] handle users record through, one group per concept
+//! (`system`, `network`, `consensus`, `gaming`, `mobile`, `errors`).
+//!
+//! Every instrument is built from its [`crate::semconv`] definition, so no metric name is
+//! ever typed by hand. Attributes with a closed vocabulary are enums; each enum value gets a
+//! pre-bound SDK instrument (`bind()`), so recording is an index into an array plus the SDK's
+//! atomic update, with no attribute lookup on the hot path.
+//!
+//! ```
+//! use std::time::Duration;
+//! use bitcraps_otel::metrics::Metrics;
+//! use bitcraps_otel::semconv::{BetType, ErrorCategory, ErrorSeverity, GameType};
+//! use opentelemetry_sdk::metrics::SdkMeterProvider;
+//!
+//! let provider = SdkMeterProvider::builder().build();
+//! let metrics = Metrics::new(&provider, Default::default());
+//! metrics.gaming().game_started(GameType::Cash);
+//! metrics.gaming().bet_placed_on(BetType::PassLine, 25);
+//! metrics.consensus().proposal_accepted();
+//! metrics.network().record_latency(Duration::from_millis(12));
+//! metrics.errors().record(ErrorCategory::Network, ErrorSeverity::Warning);
+//! metrics.mobile().set_battery(81.0, true);
+//! ```
+
+mod consensus;
+mod errors;
+mod gaming;
+mod mobile;
+mod network;
+pub mod probe;
+mod system;
+
+pub use consensus::ConsensusMetrics;
+pub use errors::ErrorMetrics;
+pub use gaming::GamingMetrics;
+pub use mobile::MobileMetrics;
+pub use network::NetworkMetrics;
+pub use system::SystemMetrics;
+
+use crate::semconv::{AttributeEnum, Instrument, MetricDef, ValueType};
+use opentelemetry::metrics::{
+    BoundCounter, BoundHistogram, BoundUpDownCounter, Counter, Histogram, Meter, MeterProvider,
+    UpDownCounter,
+};
+use opentelemetry::KeyValue;
+use std::marker::PhantomData;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Name of the instrumentation scope (meter) all BitCraps instruments live in.
+pub const METER_NAME: &str = "bitcraps";
+
+/// Options of the instrument set.
+#[derive(Clone, Debug)]
+pub struct MetricsOptions {
+    /// How long system and device readings are reused before they are sampled again.
+    pub collection_interval: Duration,
+    /// Where device readings (battery, temperature, throttling) come from, if anywhere.
+    pub device_probe: Option<Arc<dyn probe::DeviceProbe>>,
+    /// Whether to register the process CPU/memory/threads/uptime gauges.
+    pub system_metrics: bool,
+}
+
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        MetricsOptions {
+            collection_interval: crate::config::DEFAULT_COLLECTION_INTERVAL,
+            device_probe: None,
+            system_metrics: true,
+        }
+    }
+}
+
+/// The handle users record BitCraps metrics through. Cheap to clone; all clones share the
+/// same instruments.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Groups>,
+}
+
+struct Groups {
+    system: SystemMetrics,
+    network: NetworkMetrics,
+    consensus: ConsensusMetrics,
+    gaming: GamingMetrics,
+    mobile: MobileMetrics,
+    errors: ErrorMetrics,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+static GLOBAL: RwLock<Option<Metrics>> = RwLock::new(None);
+
+impl Metrics {
+    /// Builds every BitCraps instrument on `provider`'s `bitcraps` meter.
+    pub fn new(provider: &impl MeterProvider, options: MetricsOptions) -> Metrics {
+        let meter = provider.meter(METER_NAME);
+        Metrics {
+            inner: Arc::new(Groups {
+                system: SystemMetrics::new(&meter, options.system_metrics, options.collection_interval),
+                network: NetworkMetrics::new(&meter),
+                consensus: ConsensusMetrics::new(&meter),
+                gaming: GamingMetrics::new(&meter),
+                mobile: MobileMetrics::new(&meter, options.device_probe, options.collection_interval),
+                errors: ErrorMetrics::new(&meter),
+            }),
+        }
+    }
+
+    /// The handle installed by [`crate::init`], or `None` before `init` and after its guard
+    /// is dropped.
+    pub fn global() -> Option<Metrics> {
+        GLOBAL.read().ok().and_then(|g| g.clone())
+    }
+
+    pub(crate) fn set_global(metrics: Option<Metrics>) {
+        if let Ok(mut g) = GLOBAL.write() {
+            *g = metrics;
+        }
+    }
+
+    /// Process CPU, memory, threads and uptime.
+    pub fn system(&self) -> &SystemMetrics {
+        &self.inner.system
+    }
+    /// Peer messages, connections and latency.
+    pub fn network(&self) -> &NetworkMetrics {
+        &self.inner.network
+    }
+    /// Proposals, decision latency and forks.
+    pub fn consensus(&self) -> &ConsensusMetrics {
+        &self.inner.consensus
+    }
+    /// Games, bets, volume, payouts and disputes.
+    pub fn gaming(&self) -> &GamingMetrics {
+        &self.inner.gaming
+    }
+    /// Battery, temperature, throttling and caches.
+    pub fn mobile(&self) -> &MobileMetrics {
+        &self.inner.mobile
+    }
+    /// Errors by category and severity.
+    pub fn errors(&self) -> &ErrorMetrics {
+        &self.inner.errors
+    }
+}
+
+fn check(def: &MetricDef, instrument: Instrument, value_type: ValueType) {
+    // A mismatch is a bug in this crate, caught by the unit tests that build every group.
+    debug_assert_eq!((def.instrument, def.value_type), (instrument, value_type), "{}", def.name);
+}
+
+pub(crate) fn counter(meter: &Meter, def: &'static MetricDef) -> Counter<u64> {
+    check(def, Instrument::Counter, ValueType::Int);
+    meter.u64_counter(def.name).with_description(def.brief).with_unit(def.unit).build()
+}
+
+pub(crate) fn up_down_counter(meter: &Meter, def: &'static MetricDef) -> UpDownCounter<i64> {
+    check(def, Instrument::UpDownCounter, ValueType::Int);
+    meter.i64_up_down_counter(def.name).with_description(def.brief).with_unit(def.unit).build()
+}
+
+pub(crate) fn histogram(meter: &Meter, def: &'static MetricDef) -> Histogram<f64> {
+    check(def, Instrument::Histogram, ValueType::Double);
+    meter
+        .f64_histogram(def.name)
+        .with_description(def.brief)
+        .with_unit(def.unit)
+        .with_boundaries(def.buckets.to_vec())
+        .build()
+}
+
+/// One pre-bound instrument per value of a closed-vocabulary attribute.
+pub(crate) struct ByValue<E, B> {
+    slots: Box<[B]>,
+    _enum: PhantomData<fn(E)>,
+}
+
+impl<E: AttributeEnum, B> ByValue<E, B> {
+    pub(crate) fn new(mut bind: impl FnMut(&[KeyValue]) -> B) -> Self {
+        let slots = E::ALL.iter().map(|v| bind(&[KeyValue::new(E::DEF.id, v.as_str())])).collect();
+        ByValue { slots, _enum: PhantomData }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, value: E) -> &B {
+        // `index()` is the position in `E::ALL`, which sized `slots`.
+        &self.slots[value.index()]
+    }
+}
+
+pub(crate) type CounterBy<E> = ByValue<E, BoundCounter<u64>>;
+pub(crate) type UpDownBy<E> = ByValue<E, BoundUpDownCounter<i64>>;
+pub(crate) type HistogramBy<E> = ByValue<E, BoundHistogram<f64>>;
+
+pub(crate) fn counter_by<E: AttributeEnum>(meter: &Meter, def: &'static MetricDef) -> CounterBy<E> {
+    let c = counter(meter, def);
+    ByValue::new(|attrs| c.bind(attrs))
+}
+
+pub(crate) fn up_down_by<E: AttributeEnum>(meter: &Meter, def: &'static MetricDef) -> UpDownBy<E> {
+    let c = up_down_counter(meter, def);
+    ByValue::new(|attrs| c.bind(attrs))
+}
+
+pub(crate) fn histogram_by<E: AttributeEnum>(meter: &Meter, def: &'static MetricDef) -> HistogramBy<E> {
+    let h = histogram(meter, def);
+    ByValue::new(|attrs| h.bind(attrs))
+}
+
+/// A gauge reading shared between a setter and an observable callback: an `f64` in an
+/// atomic, NaN meaning "nothing to report yet".
+#[derive(Debug)]
+pub(crate) struct Reading(std::sync::atomic::AtomicU64);
+
+impl Reading {
+    pub(crate) fn empty() -> Self {
+        Reading(std::sync::atomic::AtomicU64::new(f64::NAN.to_bits()))
+    }
+    pub(crate) fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+    pub(crate) fn get(&self) -> Option<f64> {
+        let v = f64::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed));
+        (!v.is_nan()).then_some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests;

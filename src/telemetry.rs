@@ -1,0 +1,297 @@
+//! [`init`], [`init_with`] and the [`Telemetry`] guard that owns every provider and server.
+
+use crate::config::Config;
+use crate::export::prometheus::PrometheusBridge;
+use crate::metrics::{probe::DeviceProbe, Metrics, MetricsOptions};
+use crate::server::{self, ServerHandle};
+use crate::Error;
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::metrics::{Instrument, SdkMeterProvider, Stream};
+use opentelemetry_sdk::Resource;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+static INITIALIZED: AtomicBool = AtomicBool::new(false);
+
+/// Starts telemetry from the environment (`OTEL_*`, `BITCRAPS_*`); see
+/// [`Config::from_env`]. Works inside or outside a tokio runtime.
+///
+/// ```no_run
+/// let telemetry = bitcraps_otel::init()?;
+/// telemetry.metrics().consensus().proposal_accepted();
+/// // Dropping the guard stops the servers and flushes the exporters.
+/// # Ok::<(), bitcraps_otel::Error>(())
+/// ```
+pub fn init() -> Result<Telemetry, Error> {
+    init_with(Config::from_env()?)
+}
+
+/// Starts telemetry with an explicit configuration.
+///
+/// ```
+/// use bitcraps_otel::{init_with, Config, Error};
+///
+/// let config = Config::builder().prometheus_addr("127.0.0.1:0").build()?;
+/// let telemetry = init_with(config.clone())?;
+/// telemetry.metrics().gaming().bet_placed(5);
+/// assert!(telemetry.render_prometheus().unwrap().contains("bitcraps_bets_total"));
+///
+/// // One guard at a time: a second init is an error, not a panic.
+/// assert!(matches!(init_with(config), Err(Error::AlreadyInitialized)));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn init_with(config: Config) -> Result<Telemetry, Error> {
+    TelemetryBuilder::new(config).start()
+}
+
+/// Adds what configuration cannot carry (trait objects) before starting.
+///
+/// ```
+/// use std::sync::Arc;
+/// use bitcraps_otel::{Config, TelemetryBuilder};
+/// use bitcraps_otel::metrics::probe::SimulatedProbe;
+///
+/// let config = Config::builder().without_prometheus().build()?;
+/// let telemetry = TelemetryBuilder::new(config)
+///     .device_probe(Arc::new(SimulatedProbe::new()))
+///     .start()?;
+/// # Ok::<(), bitcraps_otel::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TelemetryBuilder {
+    config: Config,
+    device_probe: Option<Arc<dyn DeviceProbe>>,
+}
+
+impl TelemetryBuilder {
+    /// A builder for `config`.
+    pub fn new(config: Config) -> Self {
+        TelemetryBuilder { config, device_probe: None }
+    }
+
+    /// Where battery and thermal readings come from.
+    pub fn device_probe(mut self, probe: Arc<dyn DeviceProbe>) -> Self {
+        self.device_probe = Some(probe);
+        self
+    }
+
+    /// Builds the providers, starts the servers and installs the globals.
+    pub fn start(self) -> Result<Telemetry, Error> {
+        if INITIALIZED.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Err(Error::AlreadyInitialized);
+        }
+        let started = start(self);
+        if started.is_err() {
+            INITIALIZED.store(false, Ordering::Release);
+        }
+        started
+    }
+}
+
+/// Either the runtime the caller runs in, or one the guard owns.
+enum RuntimeHost {
+    Borrowed(tokio::runtime::Handle),
+    Owned(Option<tokio::runtime::Runtime>),
+}
+
+impl RuntimeHost {
+    fn acquire() -> Result<RuntimeHost, Error> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => Ok(RuntimeHost::Borrowed(h)),
+            Err(_) => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("bitcraps-otel")
+                .enable_all()
+                .build()
+                .map(|rt| RuntimeHost::Owned(Some(rt)))
+                .map_err(Error::Runtime),
+        }
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        match self {
+            RuntimeHost::Borrowed(h) => h.clone(),
+            RuntimeHost::Owned(Some(rt)) => rt.handle().clone(),
+            // Only reachable after shutdown, when nothing asks for a handle any more.
+            RuntimeHost::Owned(None) => tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+fn resource(config: &Config) -> Resource {
+    let mut attrs = vec![KeyValue::new("service.version", config.service_version.clone())];
+    for (k, v) in &config.resource_attributes {
+        attrs.push(KeyValue::new(k.clone(), v.clone()));
+    }
+    for (k, v) in &config.constant_labels {
+        match k.as_str() {
+            "node_id" => {
+                attrs.push(KeyValue::new(crate::semconv::attribute::NODE_ID.id, v.clone()));
+                attrs.push(KeyValue::new("service.instance.id", v.clone()));
+            }
+            _ => attrs.push(KeyValue::new(k.clone(), v.clone())),
+        }
+    }
+    Resource::builder_empty()
+        .with_attributes(attrs)
+        .with_service_name(config.service_name.clone())
+        .build()
+}
+
+fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
+    let TelemetryBuilder { config, device_probe } = builder;
+    let runtime = RuntimeHost::acquire()?;
+    let handle = runtime.handle();
+
+    if config.sdk_disabled {
+        // Instruments still work (a provider with no reader drops every measurement), so
+        // instrumented code needs no `if`.
+        let provider = SdkMeterProvider::builder().build();
+        let metrics = Metrics::new(&provider, MetricsOptions { system_metrics: false, ..Default::default() });
+        return Ok(Telemetry::assemble(config, runtime, provider, metrics, None, None));
+    }
+
+    let limit = config.cardinality_limit;
+    let mut provider = SdkMeterProvider::builder()
+        .with_resource(resource(&config))
+        // One limit for every instrument: past it, new attribute sets land in the
+        // `otel.metric.overflow` series instead of growing memory.
+        .with_view(move |_: &Instrument| Stream::builder().with_cardinality_limit(limit).build().ok());
+
+    let mut bridge = None;
+    if config.prometheus_addr.is_some() {
+        let (b, reader) = PrometheusBridge::new(config.constant_labels.clone()).map_err(|e| Error::Exporter {
+            signal: "metrics",
+            endpoint: "prometheus".into(),
+            reason: e.to_string(),
+        })?;
+        provider = provider.with_reader(reader);
+        bridge = Some(b);
+    }
+    if let Some(otlp) = &config.otlp {
+        let _enter = handle.enter();
+        provider = provider.with_reader(crate::export::otlp::metric_reader(otlp)?);
+    }
+    let provider = provider.build();
+    let metrics = Metrics::new(
+        &provider,
+        MetricsOptions { collection_interval: config.collection_interval, device_probe, system_metrics: true },
+    );
+
+    let prometheus = match (&bridge, config.prometheus_addr) {
+        (Some(b), Some(addr)) => match server::serve("prometheus", addr, b.router(), &handle) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let _ = provider.shutdown();
+                return Err(e);
+            }
+        },
+        _ => None,
+    };
+
+    opentelemetry::global::set_meter_provider(provider.clone());
+    Metrics::set_global(Some(metrics.clone()));
+    Ok(Telemetry::assemble(config, runtime, provider, metrics, bridge, prometheus))
+}
+
+/// The guard [`init`] returns. It owns the meter provider, the Prometheus server and (when
+/// `init` ran outside tokio) a small runtime. Drop it, or call [`Telemetry::shutdown`] to see
+/// errors, to stop serving and flush everything buffered.
+pub struct Telemetry {
+    config: Config,
+    metrics: Metrics,
+    provider: Option<SdkMeterProvider>,
+    bridge: Option<PrometheusBridge>,
+    prometheus: Option<ServerHandle>,
+    runtime: RuntimeHost,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("service_name", &self.config.service_name)
+            .field("prometheus_addr", &self.prometheus_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Telemetry {
+    fn assemble(
+        config: Config,
+        runtime: RuntimeHost,
+        provider: SdkMeterProvider,
+        metrics: Metrics,
+        bridge: Option<PrometheusBridge>,
+        prometheus: Option<ServerHandle>,
+    ) -> Telemetry {
+        Telemetry { config, metrics, provider: Some(provider), bridge, prometheus, runtime }
+    }
+
+    /// The typed instruments.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The SDK meter provider, for instruments of your own or extra readers' data.
+    pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
+        self.provider.as_ref()
+    }
+
+    /// The address the Prometheus bridge actually listens on (port 0 resolved).
+    pub fn prometheus_addr(&self) -> Option<SocketAddr> {
+        self.prometheus.as_ref().map(ServerHandle::local_addr)
+    }
+
+    /// What `GET /metrics` would return now, without HTTP.
+    pub fn render_prometheus(&self) -> Option<String> {
+        self.bridge.as_ref().map(PrometheusBridge::render)
+    }
+
+    /// A handle on the runtime the SDK's servers run on.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.runtime.handle()
+    }
+
+    /// Stops the servers, flushes and shuts down the providers, and reports what failed.
+    pub fn shutdown(mut self) -> Result<(), Error> {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<(), Error> {
+        if let Some(mut server) = self.prometheus.take() {
+            server.stop();
+        }
+        let mut result = Ok(());
+        if let Some(provider) = self.provider.take() {
+            Metrics::set_global(None);
+            // Flush first so a push exporter sends the final values even if shutdown times out.
+            let flushed = provider.force_flush();
+            let shut = provider.shutdown();
+            if let Err(e) = flushed.and(shut) {
+                result = Err(Error::Shutdown(e.to_string()));
+            }
+            INITIALIZED.store(false, Ordering::Release);
+        }
+        if let RuntimeHost::Owned(rt) = &mut self.runtime {
+            if let Some(rt) = rt.take() {
+                // Safe in any context, unlike dropping a runtime inside another one.
+                rt.shutdown_background();
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown_inner() {
+            tracing::warn!(error = %e, "telemetry shutdown on drop failed");
+        }
+    }
+}
