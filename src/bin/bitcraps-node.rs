@@ -1,1 +1,125 @@
-fn main(){}
+//! `bitcraps-node`: a simulated BitCraps node instrumented only through `bitcraps_otel`.
+//!
+//! Serves Prometheus metrics on `BITCRAPS_PROMETHEUS_ADDR` (default `0.0.0.0:9090`) and pushes
+//! OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Stops cleanly on ctrl-c or SIGTERM.
+
+use bitcraps_otel::metrics::probe::SimulatedProbe;
+use bitcraps_otel::sim::{SimConfig, Simulator};
+use bitcraps_otel::{ConfigBuilder, TelemetryBuilder};
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "bitcraps-node", version, about = "A simulated BitCraps node instrumented with bitcraps-otel")]
+struct Args {
+    /// Mean simulated events per second (bets, rolls, consensus rounds, peer messages...).
+    #[arg(long, env = "BITCRAPS_SIM_RATE", default_value_t = 50.0)]
+    rate: f64,
+    /// Seed for a reproducible simulation.
+    #[arg(long, env = "BITCRAPS_SIM_SEED")]
+    seed: Option<u64>,
+    /// Stop after this long (e.g. `30s`); runs until ctrl-c/SIGTERM when absent.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Prometheus bridge address; overrides BITCRAPS_PROMETHEUS_ADDR.
+    #[arg(long)]
+    prometheus_addr: Option<String>,
+    /// Node id label; overrides BITCRAPS_NODE_ID.
+    #[arg(long)]
+    node_id: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        eprintln!("bitcraps-node: --rate must be a positive number, got {}", args.rate);
+        return ExitCode::from(2);
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bitcraps-node: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let mut builder = ConfigBuilder::from_env();
+    if let Some(addr) = args.prometheus_addr {
+        builder = builder.prometheus_addr(addr);
+    }
+    if let Some(id) = args.node_id {
+        builder = builder.node_id(id);
+    }
+    let config = match builder.build() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bitcraps-node: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let telemetry = match TelemetryBuilder::new(config).device_probe(Arc::new(SimulatedProbe::new())).start() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("bitcraps-node: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(addr) = telemetry.prometheus_addr() {
+        tracing::info!(%addr, "serving Prometheus metrics on http://{addr}/metrics");
+    }
+    if let Some(otlp) = telemetry.config().otlp() {
+        tracing::info!(endpoint = %otlp.endpoint, protocol = ?otlp.protocol, "exporting OTLP metrics");
+    }
+    let sim = Simulator::new(telemetry.metrics().clone(), SimConfig { rate: args.rate, seed: args.seed });
+    let stop = async move {
+        match args.duration {
+            Some(d) => tokio::select! { _ = tokio::time::sleep(d) => {}, _ = shutdown_signal() => {} },
+            None => shutdown_signal().await,
+        }
+    };
+    let stats = sim.run(stop).await;
+    tracing::info!(events = stats.events, games = stats.games_completed, bets = stats.bets, rounds = stats.rounds, "simulation stopped");
+    match tokio::task::spawn_blocking(move || telemetry.shutdown()).await {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "telemetry did not shut down cleanly");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "shutdown task failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on ctrl-c or, on Unix, SIGTERM (what Kubernetes sends).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,279 @@
+//! The simulated BitCraps node: games, bets, payouts, disputes, consensus rounds, peer
+//! traffic and cache lookups at a configurable rate, recorded only through [`Metrics`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use bitcraps_otel::metrics::Metrics;
+//! use bitcraps_otel::sim::{SimConfig, Simulator};
+//! use opentelemetry_sdk::metrics::SdkMeterProvider;
+//!
+//! let provider = SdkMeterProvider::builder().build();
+//! let metrics = Metrics::new(&provider, Default::default());
+//! let mut sim = Simulator::new(metrics, SimConfig { rate: 500.0, seed: Some(7) });
+//! sim.advance(Duration::from_secs(2));
+//! assert!(sim.stats().events > 500);
+//! ```
+
+mod table;
+
+use crate::metrics::Metrics;
+use crate::semconv::{AttributeEnum, CacheName, ConsensusRejectionReason, ErrorCategory, ErrorSeverity, PeerTransport};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, LogNormal};
+use std::time::Duration;
+use table::Table;
+
+/// How busy the simulated node is.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Mean events per second (Poisson arrivals).
+    pub rate: f64,
+    /// Seed for a reproducible run; `None` seeds from the OS.
+    pub seed: Option<u64>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig { rate: 50.0, seed: None }
+    }
+}
+
+/// What the simulator has done so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Events generated.
+    pub events: u64,
+    /// Games completed.
+    pub games_completed: u64,
+    /// Bets placed.
+    pub bets: u64,
+    /// Consensus rounds run.
+    pub rounds: u64,
+}
+
+/// Drives a simulated node. Call [`Simulator::advance`] with elapsed time, or
+/// [`Simulator::run`] to drive it from a tokio interval.
+pub struct Simulator {
+    metrics: Metrics,
+    rng: StdRng,
+    until_next: f64,
+    rate: f64,
+    table: Table,
+    connections: Vec<PeerTransport>,
+    stats: SimStats,
+}
+
+/// Relative weights of the event kinds; peer traffic dominates, errors are rare.
+const WEIGHTS: [(Event, u32); 9] = [
+    (Event::Send, 30),
+    (Event::Receive, 30),
+    (Event::Bet, 14),
+    (Event::Roll, 8),
+    (Event::Round, 10),
+    (Event::Cache, 15),
+    (Event::Churn, 2),
+    (Event::NewGame, 2),
+    (Event::Error, 1),
+];
+
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    Send,
+    Receive,
+    Bet,
+    Roll,
+    Round,
+    Cache,
+    Churn,
+    NewGame,
+    Error,
+}
+
+impl Simulator {
+    /// A simulator recording into `metrics`.
+    pub fn new(metrics: Metrics, config: SimConfig) -> Simulator {
+        let mut rng = match config.seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => StdRng::from_os_rng(),
+        };
+        let rate = if config.rate.is_finite() && config.rate > 0.0 { config.rate } else { 1.0 };
+        let until_next = next_arrival(&mut rng, rate);
+        let mut sim = Simulator {
+            metrics,
+            rng,
+            until_next,
+            rate,
+            table: Table::default(),
+            connections: Vec::new(),
+            stats: SimStats::default(),
+        };
+        // A node joins the mesh with a few peers and a game or two.
+        for _ in 0..4 {
+            sim.open_connection();
+        }
+        sim.table.start_game(&sim.metrics, &mut sim.rng);
+        sim
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> SimStats {
+        SimStats { games_completed: self.table.completed, bets: self.table.bets, ..self.stats }
+    }
+
+    /// Runs every event that falls within the next `elapsed`.
+    pub fn advance(&mut self, elapsed: Duration) {
+        let mut left = elapsed.as_secs_f64();
+        while self.until_next <= left {
+            left -= self.until_next;
+            self.table.clock += self.until_next;
+            self.until_next = next_arrival(&mut self.rng, self.rate);
+            self.event();
+        }
+        self.table.clock += left;
+        self.until_next -= left;
+    }
+
+    /// Drives the simulation in real time until `stop` resolves.
+    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) -> SimStats {
+        let tick = Duration::from_millis(50);
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        let mut last = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = interval.tick() => {
+                    let now = tokio::time::Instant::now();
+                    self.advance(now - last);
+                    last = now;
+                }
+            }
+        }
+        self.stats()
+    }
+
+    fn event(&mut self) {
+        self.stats.events += 1;
+        let total: u32 = WEIGHTS.iter().map(|(_, w)| w).sum();
+        let mut pick = self.rng.random_range(0..total);
+        let mut event = Event::Send;
+        for (e, w) in WEIGHTS {
+            if pick < w {
+                event = e;
+                break;
+            }
+            pick -= w;
+        }
+        let m = &self.metrics;
+        match event {
+            Event::Send => {
+                let t = transport(&mut self.rng);
+                m.network().message_sent(t);
+                m.network().record_latency(Duration::from_secs_f64(latency(&mut self.rng, t)));
+            }
+            Event::Receive => m.network().message_received(transport(&mut self.rng)),
+            Event::Bet => self.table.bet(m, &mut self.rng),
+            Event::Roll => self.table.roll(m, &mut self.rng),
+            Event::NewGame => self.table.start_game(m, &mut self.rng),
+            Event::Round => self.consensus_round(),
+            Event::Cache => {
+                let (cache, hit_rate) = *pick_weighted(
+                    &mut self.rng,
+                    &[((CacheName::GameState, 0.92), 5), ((CacheName::Peer, 0.75), 3), ((CacheName::Signature, 0.6), 3), ((CacheName::Asset, 0.97), 1)],
+                );
+                if self.rng.random_bool(hit_rate) {
+                    m.mobile().cache_hit(cache);
+                } else {
+                    m.mobile().cache_miss(cache);
+                }
+            }
+            Event::Churn => {
+                if self.connections.len() > 2 && self.rng.random_bool(0.5) {
+                    let i = self.rng.random_range(0..self.connections.len());
+                    let t = self.connections.swap_remove(i);
+                    m.network().connection_closed(t);
+                } else if self.connections.len() < 24 {
+                    self.open_connection();
+                }
+            }
+            Event::Error => {
+                let category = ErrorCategory::ALL[self.rng.random_range(0..ErrorCategory::ALL.len() - 1)];
+                let severity = *pick_weighted(
+                    &mut self.rng,
+                    &[(ErrorSeverity::Low, 50), (ErrorSeverity::Warning, 35), (ErrorSeverity::High, 12), (ErrorSeverity::Critical, 3)],
+                );
+                m.errors().record(category, severity);
+            }
+        }
+    }
+
+    fn open_connection(&mut self) {
+        let t = transport(&mut self.rng);
+        self.connections.push(t);
+        self.metrics.network().connection_opened(t);
+    }
+
+    fn consensus_round(&mut self) {
+        let m = &self.metrics;
+        self.stats.rounds += 1;
+        // Rounds settle in tens of milliseconds, with a long tail when votes straggle.
+        let decided = LogNormal::new((0.06f64).ln(), 0.7).map_or(0.06, |d| d.sample(&mut self.rng));
+        m.consensus().record_latency(Duration::from_secs_f64(decided.min(30.0)));
+        if self.rng.random_bool(0.96) {
+            m.consensus().proposal_accepted();
+        } else {
+            let reason = *pick_weighted(
+                &mut self.rng,
+                &[
+                    (ConsensusRejectionReason::Timeout, 5),
+                    (ConsensusRejectionReason::StaleRound, 3),
+                    (ConsensusRejectionReason::Conflict, 2),
+                    (ConsensusRejectionReason::InvalidSignature, 1),
+                ],
+            );
+            m.consensus().proposal_rejected_for(reason);
+            if reason == ConsensusRejectionReason::InvalidSignature {
+                m.errors().record(ErrorCategory::Security, ErrorSeverity::High);
+            }
+        }
+        if self.rng.random_bool(0.003) {
+            m.consensus().fork_detected();
+            m.errors().record(ErrorCategory::Consensus, ErrorSeverity::Critical);
+        }
+    }
+}
+
+fn transport(rng: &mut StdRng) -> PeerTransport {
+    *pick_weighted(rng, &[(PeerTransport::Ble, 45), (PeerTransport::Tcp, 35), (PeerTransport::Udp, 15), (PeerTransport::WifiDirect, 5)])
+}
+
+/// Exponential inter-arrival time of a Poisson process with `rate` events per second.
+fn next_arrival(rng: &mut StdRng, rate: f64) -> f64 {
+    let u: f64 = rng.random();
+    -(1.0 - u).ln() / rate
+}
+
+/// Round-trip time in seconds: BLE is slow and jittery, TCP and UDP quicker.
+fn latency(rng: &mut StdRng, t: PeerTransport) -> f64 {
+    let (median, sigma) = match t {
+        PeerTransport::Ble => (0.045, 0.6),
+        PeerTransport::WifiDirect => (0.012, 0.5),
+        PeerTransport::Tcp => (0.020, 0.5),
+        PeerTransport::Udp | PeerTransport::Other => (0.008, 0.4),
+    };
+    LogNormal::new(f64::ln(median), sigma).map_or(median, |d| d.sample(rng)).min(10.0)
+}
+
+fn pick_weighted<'a, T>(rng: &mut StdRng, items: &'a [(T, u32)]) -> &'a T {
+    let total: u32 = items.iter().map(|(_, w)| w).sum();
+    let mut pick = rng.random_range(0..total.max(1));
+    for (item, w) in items {
+        if pick < *w {
+            return item;
+        }
+        pick -= w;
+    }
+    &items[items.len() - 1].0
+}
