@@ -15,11 +15,17 @@ pub struct ConsensusMetrics {
 
 impl ConsensusMetrics {
     pub(crate) fn new(meter: &Meter) -> Self {
+        let accepted = counter(meter, &metric::CONSENSUS_PROPOSALS_ACCEPTED).bind(&[]);
+        let forks = counter(meter, &metric::CONSENSUS_FORKS).bind(&[]);
+        // Series bound with attributes are exported from the start; the attribute-less ones
+        // only once touched. Touch them so a rate() over a fresh node reads 0, not "no data".
+        accepted.add(0);
+        forks.add(0);
         ConsensusMetrics {
-            accepted: counter(meter, &metric::CONSENSUS_PROPOSALS_ACCEPTED).bind(&[]),
+            accepted,
             rejected: counter_by(meter, &metric::CONSENSUS_PROPOSALS_REJECTED),
             latency: histogram(meter, &metric::CONSENSUS_LATENCY).bind(&[]),
-            forks: counter(meter, &metric::CONSENSUS_FORKS).bind(&[]),
+            forks,
         }
     }
 

@@ -1,0 +1,79 @@
+//! A real Prometheus server scrapes the node every second and returns every `bitcraps_*`
+//! series through its query API.
+
+mod common;
+
+use common::{free_port, start_node, try_http, tool_missing, wait_for, KillOnDrop, REFERENCE_METRICS};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Percent-encodes a PromQL expression for a query string.
+fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_scrapes_every_reference_series() {
+    if tool_missing("prometheus") {
+        return;
+    }
+    let node = start_node(&[("BITCRAPS_NODE_ID", "scraped-node")], &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: bitcraps\n    static_configs:\n      - targets: ['{}']\n",
+            node.addr
+        ),
+    )
+    .expect("write config");
+    let port = free_port();
+    let prom_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let _prometheus = KillOnDrop(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address={prom_addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    let query = |q: &str| -> Option<serde_json::Value> {
+        let (status, body) = try_http("GET", prom_addr, &format!("/api/v1/query?query={}", encode(q)))?;
+        if status != 200 {
+            return None;
+        }
+        serde_json::from_str(&body).ok()
+    };
+    // The scrape target must be up first (Prometheus' first sample comes a few seconds in).
+    wait_for(Duration::from_secs(30), || {
+        let v = query("up{job=\"bitcraps\"}")?;
+        (v["data"]["result"][0]["value"][1] == "1").then_some(())
+    })
+    .expect("Prometheus reports the node target up within 30 s");
+
+    for (name, kind) in REFERENCE_METRICS {
+        let series = if kind == "histogram" { format!("{name}_bucket") } else { name.to_string() };
+        let result = wait_for(Duration::from_secs(15), || {
+            let v = query(&series)?;
+            let result = v["data"]["result"].as_array()?.clone();
+            (!result.is_empty()).then_some(result)
+        })
+        .unwrap_or_else(|| panic!("Prometheus has no {series} series"));
+        assert_eq!(result[0]["metric"]["node_id"], "scraped-node", "{series}: constant label");
+        assert_eq!(result[0]["metric"]["job"], "bitcraps");
+    }
+    // PromQL the dashboards rely on works on what we expose.
+    let q = query("histogram_quantile(0.99, sum by (le) (rate(bitcraps_network_latency_seconds_bucket[5s])))");
+    assert_eq!(q.as_ref().map(|v| v["status"].clone()), Some("success".into()), "{q:?}");
+    let errors = query("sum by (category, severity) (bitcraps_errors_total)").expect("query");
+    let first = &errors["data"]["result"][0]["metric"];
+    assert!(first["category"].is_string() && first["severity"].is_string(), "{errors}");
+}
