@@ -80,10 +80,9 @@ fn main() {
         .collect();
     paths.sort();
     for path in &paths {
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let file: File = serde_yaml::from_str(&text)
-            .unwrap_or_else(|e| panic!("semconv registry {}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let file: File =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("semconv registry {}: {e}", path.display()));
         groups.extend(file.groups.into_iter().map(|g| (path.clone(), g)));
     }
     let out = generate(&groups);
@@ -100,9 +99,7 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
     let mut attrs: BTreeMap<String, Attr> = BTreeMap::new();
     for (path, g) in groups.iter().filter(|(_, g)| g.kind == "attribute_group") {
         for a in &g.attributes {
-            let Some(id) = &a.id else {
-                fail(path, &g.id, "attribute groups define attributes with `id`, not `ref`")
-            };
+            let Some(id) = &a.id else { fail(path, &g.id, "attribute groups define attributes with `id`, not `ref`") };
             let kind = a.kind.clone().unwrap_or_else(|| fail(path, &g.id, format!("{id}: no type")));
             if !["string", "int", "double", "boolean", "enum"].contains(&kind.as_str()) {
                 fail(path, &g.id, format!("{id}: unknown type `{kind}`"));
@@ -128,7 +125,11 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
                 id: id.clone(),
                 kind,
                 brief: a.brief.clone().unwrap_or_else(|| fail(path, &g.id, format!("{id}: no brief"))),
-                members: a.members.iter().map(|m| Member { id: m.id.clone(), value: m.value.clone(), brief: m.brief.clone() }).collect(),
+                members: a
+                    .members
+                    .iter()
+                    .map(|m| Member { id: m.id.clone(), value: m.value.clone(), brief: m.brief.clone() })
+                    .collect(),
                 prometheus_label: label,
             };
             if attrs.insert(id.clone(), attr).is_some() {
@@ -156,7 +157,12 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
         gen_enum(&mut s, a);
     }
     let all_attrs: Vec<String> = attrs.keys().map(|k| format!("&attribute::{}", const_name(k))).collect();
-    writeln!(s, "/// Every attribute in the registry.\npub static ATTRIBUTES: &[&AttributeDef] = &[{}];\n", all_attrs.join(", ")).ok();
+    writeln!(
+        s,
+        "/// Every attribute in the registry.\npub static ATTRIBUTES: &[&AttributeDef] = &[{}];\n",
+        all_attrs.join(", ")
+    )
+    .ok();
 
     // Metrics.
     let mut metric_names = BTreeSet::new();
@@ -197,7 +203,8 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
         let mut labels = BTreeSet::new();
         let mut refs = Vec::new();
         for a in &g.attributes {
-            let r = a.reference.clone().unwrap_or_else(|| fail(path, &g.id, "metrics use `ref` to registry attributes"));
+            let r =
+                a.reference.clone().unwrap_or_else(|| fail(path, &g.id, "metrics use `ref` to registry attributes"));
             let def = attrs.get(&r).unwrap_or_else(|| fail(path, &g.id, format!("unresolved attribute ref `{r}`")));
             if def.kind != "enum" {
                 fail(path, &g.id, format!("`{r}` is not an enum: metric attributes must have a closed vocabulary"));
@@ -228,7 +235,12 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
         metric_consts.push(format!("&metric::{cname}"));
     }
     s.push_str("}\n\n");
-    writeln!(s, "/// Every metric in the registry, in file order.\npub static METRICS: &[&MetricDef] = &[{}];\n", metric_consts.join(", ")).ok();
+    writeln!(
+        s,
+        "/// Every metric in the registry, in file order.\npub static METRICS: &[&MetricDef] = &[{}];\n",
+        metric_consts.join(", ")
+    )
+    .ok();
 
     // Spans.
     let mut span_consts = Vec::new();
@@ -274,7 +286,12 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
 
 fn gen_enum(s: &mut String, a: &Attr) {
     let ty = type_name(&a.id);
-    writeln!(s, "/// Values of `{}`: {}\n///\n/// Unknown input maps to [`{ty}::Other`], so the set of series stays bounded.", a.id, a.brief).ok();
+    writeln!(
+        s,
+        "/// Values of `{}`: {}\n///\n/// Unknown input maps to [`{ty}::Other`], so the set of series stays bounded.",
+        a.id, a.brief
+    )
+    .ok();
     s.push_str("#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\n");
     writeln!(s, "pub enum {ty} {{").ok();
     for m in &a.members {
@@ -320,7 +337,9 @@ fn sanitize(name: &str) -> String {
 
 fn is_label_name(s: &str) -> bool {
     let mut c = s.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_') && !s.starts_with("__")
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+        && !s.starts_with("__")
 }
 
 fn is_label_value_safe(s: &str) -> bool {

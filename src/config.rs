@@ -209,10 +209,12 @@ impl ConfigBuilder {
             service_name: get("OTEL_SERVICE_NAME"),
             resource_attributes: get("OTEL_RESOURCE_ATTRIBUTES").and_then(|v| raw(v, "OTEL_RESOURCE_ATTRIBUTES")),
             prometheus_addr: get("BITCRAPS_PROMETHEUS_ADDR").and_then(|v| raw(v, "BITCRAPS_PROMETHEUS_ADDR")),
-            collection_interval: get("BITCRAPS_COLLECTION_INTERVAL").and_then(|v| raw(v, "BITCRAPS_COLLECTION_INTERVAL")),
+            collection_interval: get("BITCRAPS_COLLECTION_INTERVAL")
+                .and_then(|v| raw(v, "BITCRAPS_COLLECTION_INTERVAL")),
             otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT"),
             otlp_protocol: get("OTEL_EXPORTER_OTLP_PROTOCOL").and_then(|v| raw(v, "OTEL_EXPORTER_OTLP_PROTOCOL")),
-            metric_export_interval: get("OTEL_METRIC_EXPORT_INTERVAL").and_then(|v| raw(v, "OTEL_METRIC_EXPORT_INTERVAL")),
+            metric_export_interval: get("OTEL_METRIC_EXPORT_INTERVAL")
+                .and_then(|v| raw(v, "OTEL_METRIC_EXPORT_INTERVAL")),
             cardinality_limit: get("BITCRAPS_CARDINALITY_LIMIT").and_then(|v| raw(v, "BITCRAPS_CARDINALITY_LIMIT")),
             sdk_disabled: get("OTEL_SDK_DISABLED").and_then(|v| raw(v, "OTEL_SDK_DISABLED")),
             ..Default::default()
@@ -322,7 +324,9 @@ impl ConfigBuilder {
         let prometheus_addr = match self.prometheus_addr {
             None => defaults.prometheus_addr,
             Some(r) if matches!(r.value.trim(), "off" | "none" | "disabled") => None,
-            Some(r) => Some(r.value.trim().parse().map_err(|_| ConfigError::Address { field: r.field, value: r.value.clone() })?),
+            Some(r) => Some(
+                r.value.trim().parse().map_err(|_| ConfigError::Address { field: r.field, value: r.value.clone() })?,
+            ),
         };
         let collection_interval = match self.collection_interval {
             None => defaults.collection_interval,
@@ -333,7 +337,13 @@ impl ConfigBuilder {
             Some(r) => match r.value.trim() {
                 "grpc" => OtlpProtocol::Grpc,
                 "http/protobuf" => OtlpProtocol::HttpProtobuf,
-                _ => return Err(ConfigError::Value { field: r.field, value: r.value, expected: "`grpc` or `http/protobuf`" }),
+                _ => {
+                    return Err(ConfigError::Value {
+                        field: r.field,
+                        value: r.value,
+                        expected: "`grpc` or `http/protobuf`",
+                    })
+                }
             },
         };
         let metric_export_interval = match self.metric_export_interval {
@@ -345,7 +355,11 @@ impl ConfigBuilder {
                     reason: "expected whole milliseconds".into(),
                 })?;
                 if ms == 0 {
-                    return Err(ConfigError::Interval { field: r.field, value: r.value, reason: "must be positive".into() });
+                    return Err(ConfigError::Interval {
+                        field: r.field,
+                        value: r.value,
+                        reason: "must be positive".into(),
+                    });
                 }
                 Duration::from_millis(ms)
             }
@@ -355,7 +369,11 @@ impl ConfigBuilder {
             Some(endpoint) => {
                 let e = endpoint.trim();
                 if !(e.starts_with("http://") || e.starts_with("https://")) || e.len() <= "https://".len() {
-                    return Err(ConfigError::Value { field: "OTEL_EXPORTER_OTLP_ENDPOINT", value: endpoint, expected: "an http:// or https:// URL" });
+                    return Err(ConfigError::Value {
+                        field: "OTEL_EXPORTER_OTLP_ENDPOINT",
+                        value: endpoint,
+                        expected: "an http:// or https:// URL",
+                    });
                 }
                 Some(OtlpConfig { endpoint: e.trim_end_matches('/').to_string(), protocol, metric_export_interval })
             }
@@ -364,7 +382,13 @@ impl ConfigBuilder {
             None => defaults.cardinality_limit,
             Some(r) => match r.value.trim().parse::<usize>() {
                 Ok(n) if (1..=1_000_000).contains(&n) => n,
-                _ => return Err(ConfigError::Value { field: r.field, value: r.value, expected: "an integer from 1 to 1000000" }),
+                _ => {
+                    return Err(ConfigError::Value {
+                        field: r.field,
+                        value: r.value,
+                        expected: "an integer from 1 to 1000000",
+                    })
+                }
             },
         };
         let sdk_disabled = match self.sdk_disabled {
@@ -413,7 +437,11 @@ fn parse_resource_attributes(r: &Raw) -> Result<Vec<(String, String)>, ConfigErr
     let mut out = Vec::new();
     for pair in r.value.split(',').filter(|p| !p.trim().is_empty()) {
         let Some((k, v)) = pair.split_once('=') else {
-            return Err(ConfigError::Value { field: r.field, value: r.value.clone(), expected: "comma-separated key=value pairs" });
+            return Err(ConfigError::Value {
+                field: r.field,
+                value: r.value.clone(),
+                expected: "comma-separated key=value pairs",
+            });
         };
         let (k, v) = (k.trim(), v.trim());
         if k.is_empty() {
@@ -477,7 +505,10 @@ mod tests {
         .build()
         .expect("valid");
         assert_eq!(c.service_name, "table-9");
-        assert_eq!(c.resource_attributes, vec![("deployment.environment".into(), "prod".into()), ("team".into(), "dice ops".into())]);
+        assert_eq!(
+            c.resource_attributes,
+            vec![("deployment.environment".into(), "prod".into()), ("team".into(), "dice ops".into())]
+        );
         let otlp = c.otlp.expect("otlp");
         assert_eq!(otlp.endpoint, "http://127.0.0.1:4318");
         assert_eq!(otlp.protocol, OtlpProtocol::HttpProtobuf);
@@ -499,7 +530,10 @@ mod tests {
 
     #[test]
     fn export_interval_defaults_to_collection_interval() {
-        let c = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"), ("BITCRAPS_COLLECTION_INTERVAL", "3s")]).build().expect("valid");
+        let c =
+            env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"), ("BITCRAPS_COLLECTION_INTERVAL", "3s")])
+                .build()
+                .expect("valid");
         assert_eq!(c.otlp.expect("otlp").metric_export_interval, Duration::from_secs(3));
     }
 
@@ -530,7 +564,10 @@ mod tests {
             Config::builder().prometheus_addr("9090").build().unwrap_err(),
             ConfigError::Address { field: "prometheus_addr", value: "9090".into() }
         );
-        assert_eq!(Config::builder().constant_label("__x", "v").build().unwrap_err(), ConfigError::LabelName { field: "constant_labels", name: "__x".into() });
+        assert_eq!(
+            Config::builder().constant_label("__x", "v").build().unwrap_err(),
+            ConfigError::LabelName { field: "constant_labels", name: "__x".into() }
+        );
         assert!(matches!(
             Config::builder().collection_interval(Duration::from_millis(1)).build(),
             Err(ConfigError::Interval { field: "collection_interval", .. })

@@ -151,10 +151,7 @@ include!(concat!(env!("OUT_DIR"), "/semconv_generated.rs"));
 /// Finds a metric by its OpenTelemetry name (`bitcraps.games`) or its Prometheus name
 /// (`bitcraps_games_total`).
 pub fn lookup(name: &str) -> Option<&'static MetricDef> {
-    METRICS
-        .iter()
-        .copied()
-        .find(|m| m.name == name || m.prometheus_name == name)
+    METRICS.iter().copied().find(|m| m.name == name || m.prometheus_name == name)
 }
 
 /// Finds the metric a Prometheus series name belongs to, including the `_bucket`, `_sum` and
@@ -162,10 +159,7 @@ pub fn lookup(name: &str) -> Option<&'static MetricDef> {
 pub fn lookup_series(series: &str) -> Option<&'static MetricDef> {
     lookup(series).or_else(|| {
         ["_bucket", "_sum", "_count"].iter().find_map(|suffix| {
-            series
-                .strip_suffix(suffix)
-                .and_then(lookup)
-                .filter(|m| m.instrument == Instrument::Histogram)
+            series.strip_suffix(suffix).and_then(lookup).filter(|m| m.instrument == Instrument::Histogram)
         })
     })
 }

@@ -133,10 +133,7 @@ fn resource(config: &Config) -> Resource {
             _ => attrs.push(KeyValue::new(k.clone(), v.clone())),
         }
     }
-    Resource::builder_empty()
-        .with_attributes(attrs)
-        .with_service_name(config.service_name.clone())
-        .build()
+    Resource::builder_empty().with_attributes(attrs).with_service_name(config.service_name.clone()).build()
 }
 
 fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {

@@ -45,13 +45,25 @@ fn node_exposes_every_reference_metric_with_its_type() {
     // The registry is the source of truth: every metric it defines is served, with the
     // type its instrument implies and the label names it declares.
     for m in semconv::METRICS {
-        assert_eq!(types.get(m.prometheus_name).map(String::as_str), Some(m.instrument.prometheus_type()), "{}", m.name);
-        let series = if m.instrument == Instrument::Histogram { format!("{}_count", m.prometheus_name) } else { m.prometheus_name.to_string() };
+        assert_eq!(
+            types.get(m.prometheus_name).map(String::as_str),
+            Some(m.instrument.prometheus_type()),
+            "{}",
+            m.name
+        );
+        let series = if m.instrument == Instrument::Histogram {
+            format!("{}_count", m.prometheus_name)
+        } else {
+            m.prometheus_name.to_string()
+        };
         for line in sample_lines(&text, &series) {
             for label in m.prometheus_labels() {
                 assert!(line.contains(&format!("{label}=\"")), "{line} lacks label {label}");
             }
-            assert!(line.contains("node_id=\"node-t1\"") && line.contains("region=\"eu-west\""), "constant labels missing: {line}");
+            assert!(
+                line.contains("node_id=\"node-t1\"") && line.contains("region=\"eu-west\""),
+                "constant labels missing: {line}"
+            );
         }
     }
     // No double suffixes, and no raw OTel attribute keys leaking through.
@@ -95,7 +107,11 @@ fn promtool_accepts_the_exposition() {
     let findings: Vec<&str> = report
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .filter(|l| !l.starts_with("bitcraps_thread_count non-histogram and non-summary metrics should not have \"_count\" suffix"))
+        .filter(|l| {
+            !l.starts_with(
+                "bitcraps_thread_count non-histogram and non-summary metrics should not have \"_count\" suffix",
+            )
+        })
         .collect();
     assert!(findings.is_empty(), "promtool findings:\n{report}");
     assert!(matches!(out.status.code(), Some(0) | Some(3)), "promtool failed to parse: {report}");

@@ -4,7 +4,9 @@
 use bitcraps_otel::config::OtlpProtocol;
 use bitcraps_otel::semconv::{self, ErrorCategory, ErrorSeverity, GameType};
 use bitcraps_otel::{init_with, Config};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -62,7 +64,10 @@ async fn http_receiver(received: Received) -> String {
                 match ExportMetricsServiceRequest::decode(body) {
                     Ok(r) => {
                         received.push(r);
-                        (axum::http::StatusCode::OK, ExportMetricsServiceResponse { partial_success: None }.encode_to_vec())
+                        (
+                            axum::http::StatusCode::OK,
+                            ExportMetricsServiceResponse { partial_success: None }.encode_to_vec(),
+                        )
                     }
                     Err(_) => (axum::http::StatusCode::BAD_REQUEST, Vec::new()),
                 }
@@ -121,7 +126,12 @@ async fn round_trip(protocol: OtlpProtocol) {
 
     let requests = received.snapshot();
     assert!(!requests.is_empty(), "no export arrived over {protocol:?}");
-    for name in [semconv::metric::ERRORS.name, semconv::metric::GAMES_ACTIVE.name, semconv::metric::CPU_USAGE.name, semconv::metric::MEMORY_USAGE.name] {
+    for name in [
+        semconv::metric::ERRORS.name,
+        semconv::metric::GAMES_ACTIVE.name,
+        semconv::metric::CPU_USAGE.name,
+        semconv::metric::MEMORY_USAGE.name,
+    ] {
         assert!(names.contains(name), "{name} missing from {names:?}");
     }
     let rm = &requests.last().expect("one request").resource_metrics[0];
@@ -138,7 +148,10 @@ async fn round_trip(protocol: OtlpProtocol) {
     let high_network: Vec<_> = sum
         .data_points
         .iter()
-        .filter(|p| attr(&p.attributes, "error.category").as_deref() == Some("network") && attr(&p.attributes, "error.severity").as_deref() == Some("high"))
+        .filter(|p| {
+            attr(&p.attributes, "error.category").as_deref() == Some("network")
+                && attr(&p.attributes, "error.severity").as_deref() == Some("high")
+        })
         .collect();
     assert_eq!(high_network.len(), 1);
     assert_eq!(format!("{:?}", high_network[0].value), "Some(AsInt(2))");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{free_port, start_node, try_http, tool_missing, wait_for, KillOnDrop, REFERENCE_METRICS};
+use common::{free_port, start_node, tool_missing, try_http, wait_for, KillOnDrop, REFERENCE_METRICS};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

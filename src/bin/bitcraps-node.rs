@@ -89,7 +89,13 @@ async fn run(args: Args) -> ExitCode {
         }
     };
     let stats = sim.run(stop).await;
-    tracing::info!(events = stats.events, games = stats.games_completed, bets = stats.bets, rounds = stats.rounds, "simulation stopped");
+    tracing::info!(
+        events = stats.events,
+        games = stats.games_completed,
+        bets = stats.bets,
+        rounds = stats.rounds,
+        "simulation stopped"
+    );
     match tokio::task::spawn_blocking(move || telemetry.shutdown()).await {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {

@@ -14,11 +14,9 @@ pub fn metric_reader(config: &OtlpConfig) -> Result<PeriodicReader<MetricExporte
         reason: e.to_string(),
     };
     let exporter = match config.protocol {
-        OtlpProtocol::Grpc => MetricExporter::builder()
-            .with_tonic()
-            .with_endpoint(config.endpoint.clone())
-            .build()
-            .map_err(err)?,
+        OtlpProtocol::Grpc => {
+            MetricExporter::builder().with_tonic().with_endpoint(config.endpoint.clone()).build().map_err(err)?
+        }
         // A programmatic endpoint is used verbatim, so the signal path is ours to add.
         OtlpProtocol::HttpProtobuf => MetricExporter::builder()
             .with_http()

@@ -39,8 +39,7 @@ pub use system::SystemMetrics;
 
 use crate::semconv::{AttributeEnum, Instrument, MetricDef, ValueType};
 use opentelemetry::metrics::{
-    BoundCounter, BoundHistogram, BoundUpDownCounter, Counter, Histogram, Meter, MeterProvider,
-    UpDownCounter,
+    BoundCounter, BoundHistogram, BoundUpDownCounter, Counter, Histogram, Meter, MeterProvider, UpDownCounter,
 };
 use opentelemetry::KeyValue;
 use std::marker::PhantomData;

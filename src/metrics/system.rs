@@ -124,14 +124,10 @@ impl SystemMetrics {
                 .with_callback(move |obs| obs.observe(i64::try_from(read(&s.sample())).unwrap_or(i64::MAX), &[]))
                 .build()
         };
-        let gauges = vec![
-            f64_gauge(&metric::CPU_USAGE, |s| s.cpu_percent),
-            f64_gauge(&metric::UPTIME, |s| s.uptime_seconds),
-        ];
-        let int_gauges = vec![
-            i64_gauge(&metric::MEMORY_USAGE, |s| s.memory_bytes),
-            i64_gauge(&metric::THREAD_COUNT, |s| s.threads),
-        ];
+        let gauges =
+            vec![f64_gauge(&metric::CPU_USAGE, |s| s.cpu_percent), f64_gauge(&metric::UPTIME, |s| s.uptime_seconds)];
+        let int_gauges =
+            vec![i64_gauge(&metric::MEMORY_USAGE, |s| s.memory_bytes), i64_gauge(&metric::THREAD_COUNT, |s| s.threads)];
         SystemMetrics { sampler: Some(sampler), _gauges: gauges, _int_gauges: int_gauges }
     }
 

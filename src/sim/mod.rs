@@ -181,7 +181,12 @@ impl Simulator {
             Event::Cache => {
                 let (cache, hit_rate) = *pick_weighted(
                     &mut self.rng,
-                    &[((CacheName::GameState, 0.92), 5), ((CacheName::Peer, 0.75), 3), ((CacheName::Signature, 0.6), 3), ((CacheName::Asset, 0.97), 1)],
+                    &[
+                        ((CacheName::GameState, 0.92), 5),
+                        ((CacheName::Peer, 0.75), 3),
+                        ((CacheName::Signature, 0.6), 3),
+                        ((CacheName::Asset, 0.97), 1),
+                    ],
                 );
                 if self.rng.random_bool(hit_rate) {
                     m.mobile().cache_hit(cache);
@@ -202,7 +207,12 @@ impl Simulator {
                 let category = ErrorCategory::ALL[self.rng.random_range(0..ErrorCategory::ALL.len() - 1)];
                 let severity = *pick_weighted(
                     &mut self.rng,
-                    &[(ErrorSeverity::Low, 50), (ErrorSeverity::Warning, 35), (ErrorSeverity::High, 12), (ErrorSeverity::Critical, 3)],
+                    &[
+                        (ErrorSeverity::Low, 50),
+                        (ErrorSeverity::Warning, 35),
+                        (ErrorSeverity::High, 12),
+                        (ErrorSeverity::Critical, 3),
+                    ],
                 );
                 m.errors().record(category, severity);
             }
@@ -246,7 +256,10 @@ impl Simulator {
 }
 
 fn transport(rng: &mut StdRng) -> PeerTransport {
-    *pick_weighted(rng, &[(PeerTransport::Ble, 45), (PeerTransport::Tcp, 35), (PeerTransport::Udp, 15), (PeerTransport::WifiDirect, 5)])
+    *pick_weighted(
+        rng,
+        &[(PeerTransport::Ble, 45), (PeerTransport::Tcp, 35), (PeerTransport::Udp, 15), (PeerTransport::WifiDirect, 5)],
+    )
 }
 
 /// Exponential inter-arrival time of a Poisson process with `rate` events per second.

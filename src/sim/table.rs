@@ -30,10 +30,22 @@ impl Table {
         if self.games.len() >= MAX_GAMES {
             return;
         }
-        let kind = [GameType::Cash, GameType::Cash, GameType::Cash, GameType::Tournament, GameType::Private, GameType::Practice]
-            [rng.random_range(0..6)];
+        let kind = [
+            GameType::Cash,
+            GameType::Cash,
+            GameType::Cash,
+            GameType::Tournament,
+            GameType::Private,
+            GameType::Practice,
+        ][rng.random_range(0..6)];
         m.gaming().game_started(kind);
-        self.games.push(Game { kind, started: self.clock, point: None, shooters_left: rng.random_range(1..=3), bets: Vec::new() });
+        self.games.push(Game {
+            kind,
+            started: self.clock,
+            point: None,
+            shooters_left: rng.random_range(1..=3),
+            bets: Vec::new(),
+        });
     }
 
     pub(super) fn bet(&mut self, m: &Metrics, rng: &mut StdRng) {
@@ -109,7 +121,8 @@ impl Table {
             self.completed += 1;
         }
         if rng.random_bool(0.02) {
-            let reason = [DisputeReason::DiceCommitment, DisputeReason::PayoutMismatch, DisputeReason::Timeout][rng.random_range(0..3)];
+            let reason = [DisputeReason::DiceCommitment, DisputeReason::PayoutMismatch, DisputeReason::Timeout]
+                [rng.random_range(0..3)];
             m.gaming().dispute(reason);
         }
         if self.games.is_empty() {

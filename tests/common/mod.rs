@@ -92,7 +92,8 @@ pub fn free_port() -> u16 {
 
 /// Whether a required external tool is missing: fails under CI, skips locally.
 pub fn tool_missing(tool: &str) -> bool {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
     if !found {
         assert!(std::env::var_os("CI").is_none(), "{tool} is required under CI (.ci/run installs it)");
         eprintln!("skipping: {tool} not installed (bash .ci/run installs it)");
