@@ -1,0 +1,2 @@
+//! Logging benchmark (filled in below).
+fn main() {}
