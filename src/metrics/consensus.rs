@@ -1,31 +1,25 @@
 //! Consensus-protocol instruments: proposals, decision latency, forks.
 
-use super::{counter, counter_by, histogram, CounterBy};
+use super::{histogram, CounterSeries};
 use crate::semconv::{metric, ConsensusRejectionReason};
-use opentelemetry::metrics::{BoundCounter, BoundHistogram, Meter};
+use opentelemetry::metrics::{BoundHistogram, Meter};
 use std::time::Duration;
 
 /// Instruments of the consensus protocol. Get it from [`super::Metrics::consensus`].
 pub struct ConsensusMetrics {
-    accepted: BoundCounter<u64>,
-    rejected: CounterBy<ConsensusRejectionReason>,
+    accepted: CounterSeries<()>,
+    rejected: CounterSeries<ConsensusRejectionReason>,
     latency: BoundHistogram<f64>,
-    forks: BoundCounter<u64>,
+    forks: CounterSeries<()>,
 }
 
 impl ConsensusMetrics {
     pub(crate) fn new(meter: &Meter) -> Self {
-        let accepted = counter(meter, &metric::CONSENSUS_PROPOSALS_ACCEPTED).bind(&[]);
-        let forks = counter(meter, &metric::CONSENSUS_FORKS).bind(&[]);
-        // Series bound with attributes are exported from the start; the attribute-less ones
-        // only once touched. Touch them so a rate() over a fresh node reads 0, not "no data".
-        accepted.add(0);
-        forks.add(0);
         ConsensusMetrics {
-            accepted,
-            rejected: counter_by(meter, &metric::CONSENSUS_PROPOSALS_REJECTED),
+            accepted: CounterSeries::single(meter, &metric::CONSENSUS_PROPOSALS_ACCEPTED),
+            rejected: CounterSeries::by(meter, &metric::CONSENSUS_PROPOSALS_REJECTED),
             latency: histogram(meter, &metric::CONSENSUS_LATENCY).bind(&[]),
-            forks,
+            forks: CounterSeries::single(meter, &metric::CONSENSUS_FORKS),
         }
     }
 
@@ -44,7 +38,7 @@ impl ConsensusMetrics {
     /// This node rejected a proposal for `reason`.
     #[inline]
     pub fn proposal_rejected_for(&self, reason: ConsensusRejectionReason) {
-        self.rejected.get(reason).add(1);
+        self.rejected.add_for(reason, 1);
     }
 
     /// A round went from proposal to decision in `elapsed`.

@@ -1,7 +1,7 @@
 //! Mobile instruments: battery, charging, temperature, thermal throttling, cache hit rates.
 
 use super::probe::DeviceProbe;
-use super::{counter_by, CounterBy, Reading};
+use super::{CounterSeries, Reading};
 use crate::semconv::{metric, CacheName, MetricDef};
 use opentelemetry::metrics::{Meter, ObservableGauge};
 use std::sync::{Arc, Mutex};
@@ -55,8 +55,8 @@ fn set_battery_level(reading: &Reading, level: f64) {
 /// setters here, from a [`DeviceProbe`] polled at most once per collection interval, or both.
 pub struct MobileMetrics {
     device: Arc<Device>,
-    hits: CounterBy<CacheName>,
-    misses: CounterBy<CacheName>,
+    hits: CounterSeries<CacheName>,
+    misses: CounterSeries<CacheName>,
     _gauges: Vec<ObservableGauge<f64>>,
     _int_gauges: Vec<ObservableGauge<i64>>,
 }
@@ -110,8 +110,8 @@ impl MobileMetrics {
         ];
         MobileMetrics {
             device,
-            hits: counter_by(meter, &metric::CACHE_HITS),
-            misses: counter_by(meter, &metric::CACHE_MISSES),
+            hits: CounterSeries::by(meter, &metric::CACHE_HITS),
+            misses: CounterSeries::by(meter, &metric::CACHE_MISSES),
             _gauges: gauges,
             _int_gauges: int_gauges,
         }
@@ -138,12 +138,12 @@ impl MobileMetrics {
     /// A lookup answered from `cache`.
     #[inline]
     pub fn cache_hit(&self, cache: CacheName) {
-        self.hits.get(cache).add(1);
+        self.hits.add_for(cache, 1);
     }
 
     /// A lookup `cache` could not answer.
     #[inline]
     pub fn cache_miss(&self, cache: CacheName) {
-        self.misses.get(cache).add(1);
+        self.misses.add_for(cache, 1);
     }
 }
