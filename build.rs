@@ -34,6 +34,24 @@ struct Group {
     buckets: Vec<f64>,
     span_name: Option<String>,
     span_kind: Option<String>,
+    // `derived_metric` groups only (see semconv/registry/derived.yaml).
+    prometheus_name: Option<String>,
+    #[serde(default)]
+    aliases: Vec<String>,
+    derivation: Option<String>,
+    window: Option<String>,
+    #[serde(default)]
+    numerator: Vec<Term>,
+    #[serde(default)]
+    denominator: Vec<Term>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Term {
+    metric: String,
+    #[serde(default, rename = "match")]
+    matchers: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +68,9 @@ struct AttrEntry {
     #[serde(default)]
     members: Vec<Member>,
     prometheus_label: Option<String>,
+    /// BitCraps extension: `bounded` marks a string attribute whose values are fixed by code
+    /// at start-up (never by input), so it may label a metric.
+    cardinality: Option<String>,
     requirement_level: Option<String>,
 }
 
@@ -67,6 +88,7 @@ struct Attr {
     brief: String,
     members: Vec<Member>,
     prometheus_label: String,
+    bounded: bool,
 }
 
 fn main() {
@@ -131,6 +153,11 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
                     .map(|m| Member { id: m.id.clone(), value: m.value.clone(), brief: m.brief.clone() })
                     .collect(),
                 prometheus_label: label,
+                bounded: match a.cardinality.as_deref() {
+                    None => false,
+                    Some("bounded") => true,
+                    Some(other) => fail(path, &g.id, format!("{id}: cardinality must be `bounded`, not `{other}`")),
+                },
             };
             if attrs.insert(id.clone(), attr).is_some() {
                 fail(path, &g.id, format!("attribute `{id}` defined twice"));
@@ -206,8 +233,8 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
             let r =
                 a.reference.clone().unwrap_or_else(|| fail(path, &g.id, "metrics use `ref` to registry attributes"));
             let def = attrs.get(&r).unwrap_or_else(|| fail(path, &g.id, format!("unresolved attribute ref `{r}`")));
-            if def.kind != "enum" {
-                fail(path, &g.id, format!("`{r}` is not an enum: metric attributes must have a closed vocabulary"));
+            if def.kind != "enum" && !def.bounded {
+                fail(path, &g.id, format!("`{r}` is neither an enum nor `cardinality: bounded`: metric attributes must have a bounded vocabulary"));
             }
             if !labels.insert(def.prometheus_label.clone()) {
                 fail(path, &g.id, format!("two attributes map to Prometheus label `{}`", def.prometheus_label));
@@ -276,12 +303,122 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
     s.push_str("}\n\n");
     writeln!(s, "/// Every span in the registry.\npub static SPANS: &[&SpanDef] = &[{}];", span_consts.join(", ")).ok();
 
+    gen_derived(&mut s, groups, &attrs, &metric_names, &prom_names);
+
     for (path, g) in groups {
-        if !["attribute_group", "metric", "span"].contains(&g.kind.as_str()) {
+        if !["attribute_group", "metric", "span", "derived_metric"].contains(&g.kind.as_str()) {
             fail(path, &g.id, format!("unknown group type `{}`", g.kind));
         }
     }
     s
+}
+
+/// Derived metrics: ratios and rates of registered metrics, for alert rules and recording rules.
+fn gen_derived(
+    s: &mut String,
+    groups: &[(PathBuf, Group)],
+    attrs: &BTreeMap<String, Attr>,
+    metric_names: &BTreeSet<String>,
+    prom_names: &BTreeSet<String>,
+) {
+    let mut names: BTreeSet<String> = metric_names.iter().chain(prom_names).cloned().collect();
+    let mut consts = Vec::new();
+    s.push_str("/// Derived metric definitions of the registry.\npub mod derived {\n    use super::*;\n");
+    for (path, g) in groups.iter().filter(|(_, g)| g.kind == "derived_metric") {
+        let name = g.metric_name.clone().unwrap_or_else(|| fail(path, &g.id, "no metric_name"));
+        let prom = g.prometheus_name.clone().unwrap_or_else(|| fail(path, &g.id, "no prometheus_name"));
+        if !name.starts_with("bitcraps.") || !prom.starts_with("bitcraps_") || !is_label_name(&prom) {
+            fail(path, &g.id, "metric_name must start with `bitcraps.`, prometheus_name with `bitcraps_`");
+        }
+        for n in std::iter::once(&name).chain(std::iter::once(&prom)).chain(&g.aliases) {
+            if !names.insert(n.clone()) {
+                fail(path, &g.id, format!("name `{n}` is already taken"));
+            }
+        }
+        let unit = g.unit.clone().unwrap_or_else(|| fail(path, &g.id, "no unit"));
+        let (kind, needs_den) = match g.derivation.as_deref() {
+            Some("ratio") => ("Ratio", true),
+            Some("rate") => ("Rate", false),
+            other => fail(path, &g.id, format!("derivation must be ratio or rate, not {other:?}")),
+        };
+        if g.numerator.is_empty() || needs_den == g.denominator.is_empty() {
+            fail(path, &g.id, "a ratio needs numerator and denominator terms, a rate numerator terms only");
+        }
+        let window = g.window.as_deref().map(|w| {
+            parse_window(w).unwrap_or_else(|| fail(path, &g.id, format!("bad window `{w}` (use e.g. 30s, 5m, 1h)")))
+        });
+        let mut all_counters = true;
+        let mut terms = |list: &[Term]| -> String {
+            let mut out = Vec::new();
+            for t in list {
+                let Some((_, mg)) = groups
+                    .iter()
+                    .find(|(_, m)| m.kind == "metric" && m.metric_name.as_deref() == Some(t.metric.as_str()))
+                else {
+                    fail(path, &g.id, format!("term metric `{}` is not a registered metric", t.metric))
+                };
+                let instrument = mg.instrument.as_deref().unwrap_or_default();
+                if instrument == "histogram" {
+                    fail(path, &g.id, format!("`{}` is a histogram; derive from counters or gauges", t.metric));
+                }
+                all_counters &= instrument == "counter";
+                let mut matchers = Vec::new();
+                for (key, value) in &t.matchers {
+                    if !mg.attributes.iter().any(|a| a.reference.as_deref() == Some(key.as_str())) {
+                        fail(path, &g.id, format!("`{}` has no attribute `{key}`", t.metric));
+                    }
+                    let def = attrs.get(key).unwrap_or_else(|| fail(path, &g.id, format!("unknown attribute `{key}`")));
+                    if !def.members.iter().any(|m| &m.value == value) {
+                        fail(path, &g.id, format!("`{value}` is not a member of `{key}`"));
+                    }
+                    matchers.push(format!("({:?}, {:?})", def.prometheus_label, value));
+                }
+                out.push(format!(
+                    "DerivedTerm {{ metric: &metric::{}, matchers: &[{}] }}",
+                    const_name(&t.metric),
+                    matchers.join(", ")
+                ));
+            }
+            out.join(", ")
+        };
+        let numerator = terms(&g.numerator);
+        let denominator = terms(&g.denominator);
+        if kind == "Rate" && !all_counters {
+            fail(path, &g.id, "a rate derives from counters only");
+        }
+        let window_secs = match (window, all_counters) {
+            (Some(w), true) => w,
+            (None, true) => fail(path, &g.id, "a derivation over counters needs a `window`"),
+            (_, false) => 0,
+        };
+        let cname = const_name(&name);
+        writeln!(
+            s,
+            "    /// `{name}` (recording rule `{prom}`): {brief}\n    pub static {cname}: DerivedDef = DerivedDef {{ name: {name:?}, prometheus_name: {prom:?}, aliases: &{aliases:?}, brief: {brief:?}, unit: {unit:?}, derivation: Derivation::{kind}, window_seconds: {window_secs}, numerator: &[{numerator}], denominator: &[{denominator}] }};",
+            brief = g.brief,
+            aliases = g.aliases,
+        )
+        .ok();
+        consts.push(format!("&derived::{cname}"));
+    }
+    s.push_str("}\n\n");
+    writeln!(
+        s,
+        "/// Every derived metric in the registry.\npub static DERIVED: &[&DerivedDef] = &[{}];\n",
+        consts.join(", ")
+    )
+    .ok();
+}
+
+/// `30s`, `5m`, `1h` -> seconds.
+fn parse_window(w: &str) -> Option<u64> {
+    let (num, mult) = match w.char_indices().last()? {
+        (i, 's') => (&w[..i], 1),
+        (i, 'm') => (&w[..i], 60),
+        (i, 'h') => (&w[..i], 3600),
+        _ => return None,
+    };
+    num.parse::<u64>().ok().filter(|n| *n > 0).map(|n| n * mult)
 }
 
 fn gen_enum(s: &mut String, a: &Attr) {

@@ -62,19 +62,25 @@ fn counters(c: &mut Criterion) {
     for threads in [1usize, 2] {
         let mut g = c.benchmark_group(format!("counter_increment/{threads}_thread"));
         g.bench_function("atomic_fetch_add", |b| {
-            b.iter_custom(|n| per_thread(threads, n, &|| {
-                atomic.fetch_add(1, Ordering::Relaxed);
-            }))
+            b.iter_custom(|n| {
+                per_thread(threads, n, &|| {
+                    atomic.fetch_add(1, Ordering::Relaxed);
+                })
+            })
         });
         g.bench_function("bitcraps_errors_record", |b| {
-            b.iter_custom(|n| per_thread(threads, n, &|| {
-                metrics.errors().record(black_box(ErrorCategory::Network), black_box(ErrorSeverity::Warning))
-            }))
+            b.iter_custom(|n| {
+                per_thread(threads, n, &|| {
+                    metrics.errors().record(black_box(ErrorCategory::Network), black_box(ErrorSeverity::Warning))
+                })
+            })
         });
         g.bench_function("bitcraps_consensus_proposal_accepted", |b| {
             b.iter_custom(|n| per_thread(threads, n, &|| metrics.consensus().proposal_accepted()))
         });
-        g.bench_function("sdk_add_2_attrs", |b| b.iter_custom(|n| per_thread(threads, n, &|| sdk.add(1, black_box(&two)))));
+        g.bench_function("sdk_add_2_attrs", |b| {
+            b.iter_custom(|n| per_thread(threads, n, &|| sdk.add(1, black_box(&two))))
+        });
         g.bench_function("sdk_add_3_attrs", |b| {
             b.iter_custom(|n| per_thread(threads, n, &|| sdk.add(1, black_box(&three))))
         });

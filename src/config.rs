@@ -31,6 +31,32 @@ pub const DEFAULT_PROMETHEUS_ADDR: &str = "0.0.0.0:9090";
 pub const DEFAULT_COLLECTION_INTERVAL: Duration = Duration::from_secs(15);
 /// Default cap on distinct attribute sets per instrument; extra sets go to an overflow series.
 pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+/// Default address of the health endpoints (`/health`, `/ready`), as the reference specifies.
+pub const DEFAULT_HEALTH_ADDR: &str = "0.0.0.0:8080";
+
+/// Settings of the health endpoints and of graceful shutdown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// Where `/health` and `/ready` are served; `None` disables them.
+    pub addr: Option<SocketAddr>,
+    /// How long a check result is reused, so a probe storm never hammers a dependency.
+    pub cache_ttl: Duration,
+    /// Default time limit of one check (a check may set its own).
+    pub check_timeout: Duration,
+    /// How long the node stays up, not ready, after a shutdown signal before it exits.
+    pub drain_period: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            addr: Some(SocketAddr::from(([0, 0, 0, 0], 8080))),
+            cache_ttl: Duration::from_secs(2),
+            check_timeout: Duration::from_secs(2),
+            drain_period: Duration::from_secs(5),
+        }
+    }
+}
 
 /// Invalid configuration. Every variant names the field (builder method or environment
 /// variable) the bad value came from.
@@ -61,6 +87,16 @@ pub enum ConfigError {
         field: &'static str,
         /// The rejected name.
         name: String,
+    },
+    /// A log level directive did not parse (`RUST_LOG` syntax, e.g. `info,bitcraps_otel=debug`).
+    #[error("{field}: `{value}` is not a valid log filter: {reason}")]
+    LogFilter {
+        /// Field or environment variable.
+        field: &'static str,
+        /// The rejected directives.
+        value: String,
+        /// The parser's message.
+        reason: String,
     },
     /// Any other value outside what the field accepts.
     #[error("{field}: `{value}` is invalid: expected {expected}")]
@@ -106,6 +142,11 @@ pub struct Config {
     pub(crate) otlp: Option<OtlpConfig>,
     pub(crate) cardinality_limit: usize,
     pub(crate) sdk_disabled: bool,
+    pub(crate) health: HealthConfig,
+    pub(crate) log_filter: String,
+    pub(crate) log_format: crate::logging::LogFormat,
+    pub(crate) redacted_fields: Vec<String>,
+    pub(crate) install_logging: bool,
 }
 
 impl Config {
@@ -119,7 +160,10 @@ impl Config {
     /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds), `OTEL_SDK_DISABLED`, and
     /// `BITCRAPS_PROMETHEUS_ADDR` (`off` disables the bridge), `BITCRAPS_NODE_ID`,
     /// `BITCRAPS_REGION`, `BITCRAPS_CONSTANT_LABELS` (`k=v,k=v`),
-    /// `BITCRAPS_COLLECTION_INTERVAL` (`15s`, `500ms`), `BITCRAPS_CARDINALITY_LIMIT`.
+    /// `BITCRAPS_COLLECTION_INTERVAL` (`15s`, `500ms`), `BITCRAPS_CARDINALITY_LIMIT`; for logging,
+    /// `BITCRAPS_LOG` (else `RUST_LOG`) level directives, `BITCRAPS_LOG_FORMAT` (`json`, `pretty`),
+    /// `BITCRAPS_LOG_REDACT` (extra secret field names, comma-separated) and
+    /// `BITCRAPS_LOG_INSTALL` (`false` leaves the global subscriber alone).
     pub fn from_env() -> Result<Config, ConfigError> {
         ConfigBuilder::from_env().build()
     }
@@ -144,9 +188,29 @@ impl Config {
     pub fn otlp(&self) -> Option<&OtlpConfig> {
         self.otlp.as_ref()
     }
+    /// Health endpoint and shutdown settings.
+    pub fn health(&self) -> &HealthConfig {
+        &self.health
+    }
     /// Whether `OTEL_SDK_DISABLED` turned the SDK off (instruments become no-ops).
     pub fn sdk_disabled(&self) -> bool {
         self.sdk_disabled
+    }
+    /// Level directives of the log filter (`RUST_LOG` syntax).
+    pub fn log_filter(&self) -> &str {
+        &self.log_filter
+    }
+    /// JSON or human-readable log lines.
+    pub fn log_format(&self) -> crate::logging::LogFormat {
+        self.log_format
+    }
+    /// Secret field names beyond [`crate::logging::DEFAULT_SECRET_FIELDS`].
+    pub fn redacted_fields(&self) -> &[String] {
+        &self.redacted_fields
+    }
+    /// Whether `init` installs the global `tracing` subscriber.
+    pub fn installs_logging(&self) -> bool {
+        self.install_logging
     }
 }
 
@@ -163,6 +227,11 @@ impl Default for Config {
             otlp: None,
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
             sdk_disabled: false,
+            health: HealthConfig::default(),
+            log_filter: "info".into(),
+            log_format: crate::logging::LogFormat::Json,
+            redacted_fields: Vec::new(),
+            install_logging: true,
         }
     }
 }
@@ -193,6 +262,14 @@ pub struct ConfigBuilder {
     metric_export_interval: Option<Raw>,
     cardinality_limit: Option<Raw>,
     sdk_disabled: Option<Raw>,
+    health_addr: Option<Raw>,
+    health_cache_ttl: Option<Raw>,
+    health_check_timeout: Option<Raw>,
+    drain_period: Option<Raw>,
+    log_filter: Option<Raw>,
+    log_format: Option<Raw>,
+    redacted_fields: Vec<(String, &'static str)>,
+    install_logging: Option<Raw>,
 }
 
 impl ConfigBuilder {
@@ -217,8 +294,21 @@ impl ConfigBuilder {
                 .and_then(|v| raw(v, "OTEL_METRIC_EXPORT_INTERVAL")),
             cardinality_limit: get("BITCRAPS_CARDINALITY_LIMIT").and_then(|v| raw(v, "BITCRAPS_CARDINALITY_LIMIT")),
             sdk_disabled: get("OTEL_SDK_DISABLED").and_then(|v| raw(v, "OTEL_SDK_DISABLED")),
+            health_addr: get("BITCRAPS_HEALTH_ADDR").and_then(|v| raw(v, "BITCRAPS_HEALTH_ADDR")),
+            health_cache_ttl: get("BITCRAPS_HEALTH_CACHE_TTL").and_then(|v| raw(v, "BITCRAPS_HEALTH_CACHE_TTL")),
+            health_check_timeout: get("BITCRAPS_HEALTH_CHECK_TIMEOUT")
+                .and_then(|v| raw(v, "BITCRAPS_HEALTH_CHECK_TIMEOUT")),
+            drain_period: get("BITCRAPS_DRAIN_PERIOD").and_then(|v| raw(v, "BITCRAPS_DRAIN_PERIOD")),
+            log_filter: get("BITCRAPS_LOG")
+                .and_then(|v| raw(v, "BITCRAPS_LOG"))
+                .or_else(|| get("RUST_LOG").and_then(|v| raw(v, "RUST_LOG"))),
+            log_format: get("BITCRAPS_LOG_FORMAT").and_then(|v| raw(v, "BITCRAPS_LOG_FORMAT")),
+            install_logging: get("BITCRAPS_LOG_INSTALL").and_then(|v| raw(v, "BITCRAPS_LOG_INSTALL")),
             ..Default::default()
         };
+        if let Some(list) = get("BITCRAPS_LOG_REDACT") {
+            b.redacted_fields.extend(list.split(',').map(|n| (n.trim().to_string(), "BITCRAPS_LOG_REDACT")));
+        }
         if let Some(id) = get("BITCRAPS_NODE_ID") {
             b.labels.push(("node_id".into(), id, "BITCRAPS_NODE_ID"));
         }
@@ -311,6 +401,57 @@ impl ConfigBuilder {
         self
     }
 
+    /// Log level directives in `RUST_LOG` syntax, e.g. `info,bitcraps_otel::alerting=debug`.
+    pub fn log_filter(mut self, directives: impl Into<String>) -> Self {
+        self.log_filter = raw(directives, "log_filter");
+        self
+    }
+    /// JSON (default) or human-readable log lines.
+    pub fn log_format(mut self, format: crate::logging::LogFormat) -> Self {
+        let name = match format {
+            crate::logging::LogFormat::Json => "json",
+            crate::logging::LogFormat::Pretty => "pretty",
+        };
+        self.log_format = raw(name, "log_format");
+        self
+    }
+    /// One more field name whose values are written as `[REDACTED]` and never exported.
+    pub fn redact_field(mut self, name: impl Into<String>) -> Self {
+        self.redacted_fields.push((name.into(), "redact_field"));
+        self
+    }
+    /// `init` leaves the global `tracing` subscriber alone (for applications with their own).
+    pub fn without_logging(mut self) -> Self {
+        self.install_logging = raw("false", "install_logging");
+        self
+    }
+
+    /// Address of `/health` and `/ready` (default `0.0.0.0:8080`).
+    pub fn health_addr(mut self, addr: impl Into<String>) -> Self {
+        self.health_addr = raw(addr, "health_addr");
+        self
+    }
+    /// Turns the health endpoints off.
+    pub fn without_health(mut self) -> Self {
+        self.health_addr = raw("off", "health_addr");
+        self
+    }
+    /// How long health check results are reused (default 2 s; zero disables the cache).
+    pub fn health_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.health_cache_ttl = raw(format!("{}ms", ttl.as_millis()), "health_cache_ttl");
+        self
+    }
+    /// Default time limit of one health check (default 2 s).
+    pub fn health_check_timeout(mut self, timeout: Duration) -> Self {
+        self.health_check_timeout = raw(format!("{}ms", timeout.as_millis()), "health_check_timeout");
+        self
+    }
+    /// How long to stay up, not ready, after a shutdown signal (default 5 s).
+    pub fn drain_period(mut self, period: Duration) -> Self {
+        self.drain_period = raw(format!("{}ms", period.as_millis()), "drain_period");
+        self
+    }
+
     /// Validates every field and returns the configuration.
     pub fn build(self) -> Result<Config, ConfigError> {
         let defaults = Config::default();
@@ -321,12 +462,18 @@ impl ConfigBuilder {
             }
             constant_labels.insert(name, value);
         }
-        let prometheus_addr = match self.prometheus_addr {
-            None => defaults.prometheus_addr,
-            Some(r) if matches!(r.value.trim(), "off" | "none" | "disabled") => None,
-            Some(r) => Some(
-                r.value.trim().parse().map_err(|_| ConfigError::Address { field: r.field, value: r.value.clone() })?,
-            ),
+        let prometheus_addr = optional_addr(self.prometheus_addr, defaults.prometheus_addr)?;
+        let health = HealthConfig {
+            addr: optional_addr(self.health_addr, defaults.health.addr)?,
+            cache_ttl: self
+                .health_cache_ttl
+                .map_or(Ok(defaults.health.cache_ttl), |r| parse_interval_allowing_zero(&r))?,
+            check_timeout: self
+                .health_check_timeout
+                .map_or(Ok(defaults.health.check_timeout), |r| parse_interval(&r))?,
+            drain_period: self
+                .drain_period
+                .map_or(Ok(defaults.health.drain_period), |r| parse_interval_allowing_zero(&r))?,
         };
         let collection_interval = match self.collection_interval {
             None => defaults.collection_interval,
@@ -399,6 +546,37 @@ impl ConfigBuilder {
                 _ => return Err(ConfigError::Value { field: r.field, value: r.value, expected: "`true` or `false`" }),
             },
         };
+        let log_filter = match self.log_filter {
+            None => defaults.log_filter,
+            Some(r) => match crate::logging::subscriber::parse_filter(&r.value) {
+                Ok(_) => r.value.trim().to_string(),
+                Err(e) => return Err(ConfigError::LogFilter { field: r.field, value: r.value, reason: e.to_string() }),
+            },
+        };
+        let log_format = match self.log_format {
+            None => defaults.log_format,
+            Some(r) => crate::logging::LogFormat::parse(&r.value).ok_or(ConfigError::Value {
+                field: r.field,
+                value: r.value.clone(),
+                expected: "`json` or `pretty`",
+            })?,
+        };
+        let mut redacted_fields = Vec::new();
+        for (name, field) in self.redacted_fields {
+            let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            if !valid {
+                return Err(ConfigError::Value { field, value: name, expected: "field names of [A-Za-z0-9_.-]" });
+            }
+            redacted_fields.push(name);
+        }
+        let install_logging = match self.install_logging {
+            None => defaults.install_logging,
+            Some(r) => match r.value.trim().to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(ConfigError::Value { field: r.field, value: r.value, expected: "`true` or `false`" }),
+            },
+        };
         let resource_attributes = match self.resource_attributes {
             None => Vec::new(),
             Some(r) => parse_resource_attributes(&r)?,
@@ -413,7 +591,31 @@ impl ConfigBuilder {
             otlp,
             cardinality_limit,
             sdk_disabled,
+            health,
+            log_filter,
+            log_format,
+            redacted_fields,
+            install_logging,
         })
+    }
+}
+
+/// `off`/`none`/`disabled`, or a socket address; `default` when unset.
+fn optional_addr(r: Option<Raw>, default: Option<SocketAddr>) -> Result<Option<SocketAddr>, ConfigError> {
+    match r {
+        None => Ok(default),
+        Some(r) if matches!(r.value.trim(), "off" | "none" | "disabled") => Ok(None),
+        Some(r) => {
+            r.value.trim().parse().map(Some).map_err(|_| ConfigError::Address { field: r.field, value: r.value })
+        }
+    }
+}
+
+/// Like [`parse_interval`], but zero is allowed (no caching, no drain).
+fn parse_interval_allowing_zero(r: &Raw) -> Result<Duration, ConfigError> {
+    match r.value.trim() {
+        "0" | "0s" | "0ms" => Ok(Duration::ZERO),
+        _ => parse_interval(r),
     }
 }
 

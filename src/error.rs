@@ -36,6 +36,9 @@ pub enum Error {
     /// The background runtime could not start.
     #[error("cannot start the telemetry runtime: {0}")]
     Runtime(std::io::Error),
+    /// Logging could not be installed (see [`crate::logging::LoggingError`]).
+    #[error("cannot install logging: {0}")]
+    Logging(#[from] crate::logging::LoggingError),
     /// Flushing or shutting down a provider failed; telemetry may have been lost.
     #[error("telemetry shutdown failed: {0}")]
     Shutdown(String),

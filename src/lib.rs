@@ -24,11 +24,16 @@
 //! - [`metrics`]: the typed instruments and device probes.
 //! - [`export`]: the Prometheus bridge and OTLP exporters.
 //! - [`config`]: [`Config`] and the environment variables it reads.
+//! - [`logging`]: JSON logs with correlation ids, spans and logs over OTLP, redaction, and the
+//!   [`log_performance!`], [`log_business_event!`] and [`log_security_event!`] macros.
 #![warn(missing_docs)]
 
+pub mod alerting;
 pub mod config;
 mod error;
 pub mod export;
+pub mod health;
+pub mod logging;
 pub mod metrics;
 pub mod semconv;
 pub mod server;

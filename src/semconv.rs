@@ -146,7 +146,68 @@ pub trait AttributeEnum: Copy + Sized + 'static {
     fn index(self) -> usize;
 }
 
+/// How a derived metric is computed from its terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Derivation {
+    /// `sum(numerator) / sum(denominator)`; no value while the denominator is 0. Over counters,
+    /// both sides are increases over the window.
+    Ratio,
+    /// Per-second increase of `sum(numerator)` over the window (counters only).
+    Rate,
+}
+
+/// One registered metric, optionally narrowed by label values, inside a derived metric.
+#[derive(Debug)]
+pub struct DerivedTerm {
+    /// The registered metric.
+    pub metric: &'static MetricDef,
+    /// `(prometheus label, value)` pairs a series must carry to count.
+    pub matchers: &'static [(&'static str, &'static str)],
+}
+
+/// A metric computed from registered ones (a ratio or a rate), defined in
+/// `semconv/registry/derived.yaml`. Alert rules may name it; the Prometheus export writes it
+/// as a recording rule called [`DerivedDef::prometheus_name`].
+#[derive(Debug)]
+pub struct DerivedDef {
+    /// Name in OpenTelemetry style, e.g. `bitcraps.gaming.error_ratio`.
+    pub name: &'static str,
+    /// Name of the Prometheus recording rule, e.g. `bitcraps_gaming_error_ratio`.
+    pub prometheus_name: &'static str,
+    /// Other names that resolve to it (e.g. `gaming_error_rate` from the monitoring reference).
+    pub aliases: &'static [&'static str],
+    /// One-line description.
+    pub brief: &'static str,
+    /// UCUM unit of the result.
+    pub unit: &'static str,
+    /// Ratio or rate.
+    pub derivation: Derivation,
+    /// Window counters are compared over, in seconds (0 when every term is a gauge).
+    pub window_seconds: u64,
+    /// Summed terms on top (the only terms of a rate).
+    pub numerator: &'static [DerivedTerm],
+    /// Summed terms below (ratios only).
+    pub denominator: &'static [DerivedTerm],
+}
+
+impl DerivedDef {
+    /// The window counters are compared over.
+    pub fn window(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.window_seconds)
+    }
+}
+
 include!(concat!(env!("OUT_DIR"), "/semconv_generated.rs"));
+
+/// Finds a derived metric by its name, its Prometheus recording-rule name or an alias.
+///
+/// ```
+/// let d = bitcraps_otel::semconv::lookup_derived("gaming_error_rate").expect("registered");
+/// assert_eq!(d.prometheus_name, "bitcraps_gaming_error_ratio");
+/// ```
+pub fn lookup_derived(name: &str) -> Option<&'static DerivedDef> {
+    DERIVED.iter().copied().find(|d| d.name == name || d.prometheus_name == name || d.aliases.contains(&name))
+}
 
 /// Finds a metric by its OpenTelemetry name (`bitcraps.games`) or its Prometheus name
 /// (`bitcraps_games_total`).

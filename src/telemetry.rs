@@ -2,6 +2,8 @@
 
 use crate::config::Config;
 use crate::export::prometheus::PrometheusBridge;
+use crate::export::status::ExportStatus;
+use crate::health::{CheckOutcome, FnCheck, HealthCheck, HealthChecker, TcpServingCheck};
 use crate::metrics::{probe::DeviceProbe, Metrics, MetricsOptions};
 use crate::server::{self, ServerHandle};
 use crate::Error;
@@ -24,7 +26,13 @@ static INITIALIZED: AtomicBool = AtomicBool::new(false);
 /// # Ok::<(), bitcraps_otel::Error>(())
 /// ```
 pub fn init() -> Result<Telemetry, Error> {
-    init_with(Config::from_env()?)
+    TelemetryBuilder::new(Config::from_env()?).alerting(alerting_from_env()).start()
+}
+
+/// `BITCRAPS_ALERTING=1|true|yes|on` asks [`init`] for the alert reader.
+fn alerting_from_env() -> bool {
+    std::env::var("BITCRAPS_ALERTING")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
 }
 
 /// Starts telemetry with an explicit configuration.
@@ -62,17 +70,26 @@ pub fn init_with(config: Config) -> Result<Telemetry, Error> {
 pub struct TelemetryBuilder {
     config: Config,
     device_probe: Option<Arc<dyn DeviceProbe>>,
+    alerting: bool,
 }
 
 impl TelemetryBuilder {
     /// A builder for `config`.
     pub fn new(config: Config) -> Self {
-        TelemetryBuilder { config, device_probe: None }
+        TelemetryBuilder { config, device_probe: None, alerting: false }
     }
 
     /// Where battery and thermal readings come from.
     pub fn device_probe(mut self, probe: Arc<dyn DeviceProbe>) -> Self {
         self.device_probe = Some(probe);
+        self
+    }
+
+    /// Registers the metric reader the alert engine collects through
+    /// ([`crate::alerting::AlertingSystem::start`] finds it). Off by default: every reader
+    /// costs one more aggregation per measurement. [`init`] turns it on for `BITCRAPS_ALERTING=1`.
+    pub fn alerting(mut self, enabled: bool) -> Self {
+        self.alerting = enabled;
         self
     }
 
@@ -119,7 +136,7 @@ impl RuntimeHost {
     }
 }
 
-fn resource(config: &Config) -> Resource {
+pub(crate) fn resource(config: &Config) -> Resource {
     let mut attrs = vec![KeyValue::new("service.version", config.service_version.clone())];
     for (k, v) in &config.resource_attributes {
         attrs.push(KeyValue::new(k.clone(), v.clone()));
@@ -137,16 +154,24 @@ fn resource(config: &Config) -> Resource {
 }
 
 fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
-    let TelemetryBuilder { config, device_probe } = builder;
+    let TelemetryBuilder { config, device_probe, alerting } = builder;
     let runtime = RuntimeHost::acquire()?;
     let handle = runtime.handle();
+    // Logging first, so everything after it is logged; its guard rides in the telemetry guard.
+    let logging = match config.installs_logging() {
+        true => Some(crate::logging::install(&config, resource(&config), Some(&handle))?),
+        false => None,
+    };
 
     if config.sdk_disabled {
         // Instruments still work (a provider with no reader drops every measurement), so
         // instrumented code needs no `if`.
         let provider = SdkMeterProvider::builder().build();
         let metrics = Metrics::new(&provider, MetricsOptions { system_metrics: false, ..Default::default() });
-        return Ok(Telemetry::assemble(config, runtime, provider, metrics, None, None));
+        let health = Health::detached(&config);
+        return Ok(Telemetry::assemble(config, runtime, provider, metrics, None, None)
+            .with_logging(logging)
+            .with_health(health));
     }
 
     let limit = config.cardinality_limit;
@@ -166,9 +191,14 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
         provider = provider.with_reader(reader);
         bridge = Some(b);
     }
+    let export_status = ExportStatus::default();
     if let Some(otlp) = &config.otlp {
         let _enter = handle.enter();
-        provider = provider.with_reader(crate::export::otlp::metric_reader(otlp)?);
+        provider = provider.with_reader(crate::export::otlp::metric_reader(otlp, export_status.clone())?);
+    }
+    let alert_reader = alerting.then(crate::alerting::AlertReader::new);
+    if let Some(reader) = &alert_reader {
+        provider = provider.with_reader(reader.clone());
     }
     let provider = provider.build();
     let metrics = Metrics::new(
@@ -189,7 +219,76 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
 
     opentelemetry::global::set_meter_provider(provider.clone());
     Metrics::set_global(Some(metrics.clone()));
-    Ok(Telemetry::assemble(config, runtime, provider, metrics, bridge, prometheus))
+    crate::alerting::AlertReader::set_global(alert_reader);
+    let health = match start_health(&config, &provider, prometheus.as_ref(), export_status, &handle) {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = provider.shutdown();
+            return Err(e);
+        }
+    };
+    Ok(Telemetry::assemble(config, runtime, provider, metrics, bridge, prometheus)
+        .with_logging(logging)
+        .with_health(health))
+}
+
+/// The readiness checker with the SDK's own checks, its status gauge, and its server.
+fn start_health(
+    config: &Config,
+    provider: &SdkMeterProvider,
+    prometheus: Option<&ServerHandle>,
+    export_status: ExportStatus,
+    handle: &tokio::runtime::Handle,
+) -> Result<Health, Error> {
+    use opentelemetry::metrics::MeterProvider as _;
+    let checker = HealthChecker::new(config.health.cache_ttl, config.health.check_timeout);
+    // The SDK's own parts only degrade readiness: a node that cannot export telemetry can
+    // still play craps, and pulling it from service would not fix the exporter.
+    let mut own: Vec<Arc<dyn HealthCheck>> = Vec::new();
+    if let Some(server) = prometheus {
+        own.push(Arc::new(TcpServingCheck::new("prometheus_bridge", server.local_addr(), false)));
+    }
+    if config.otlp.is_some() {
+        own.push(Arc::new(
+            FnCheck::new("otlp_export", move || {
+                let status = export_status.clone();
+                async move {
+                    match status.last() {
+                        Some((_, Err(e))) => CheckOutcome::fail(format!("last OTLP export failed: {e}")),
+                        _ => CheckOutcome::pass(),
+                    }
+                }
+            })
+            .non_critical(),
+        ));
+    }
+    for check in own {
+        // A fresh checker and distinct names: registration cannot fail here.
+        let _ = checker.register_arc(check);
+    }
+    let gauge = crate::health::status_gauge(&provider.meter(crate::metrics::METER_NAME), checker.clone());
+    let server = match config.health.addr {
+        Some(addr) => Some(server::serve("health", addr, crate::health::router(checker.clone()), handle)?),
+        None => None,
+    };
+    Ok(Health { checker, server, _gauge: Some(gauge) })
+}
+
+/// The health part of the guard.
+struct Health {
+    checker: HealthChecker,
+    server: Option<ServerHandle>,
+    _gauge: Option<opentelemetry::metrics::ObservableGauge<i64>>,
+}
+
+impl Health {
+    fn detached(config: &Config) -> Health {
+        Health {
+            checker: HealthChecker::new(config.health.cache_ttl, config.health.check_timeout),
+            server: None,
+            _gauge: None,
+        }
+    }
 }
 
 /// The guard [`init`] returns. It owns the meter provider, the Prometheus server and (when
@@ -201,6 +300,8 @@ pub struct Telemetry {
     provider: Option<SdkMeterProvider>,
     bridge: Option<PrometheusBridge>,
     prometheus: Option<ServerHandle>,
+    logging: Option<crate::logging::LoggingGuard>,
+    health: Option<Health>,
     runtime: RuntimeHost,
 }
 
@@ -222,7 +323,63 @@ impl Telemetry {
         bridge: Option<PrometheusBridge>,
         prometheus: Option<ServerHandle>,
     ) -> Telemetry {
-        Telemetry { config, metrics, provider: Some(provider), bridge, prometheus, runtime }
+        Telemetry {
+            config,
+            metrics,
+            provider: Some(provider),
+            bridge,
+            prometheus,
+            logging: None,
+            health: None,
+            runtime,
+        }
+    }
+
+    fn with_health(mut self, health: Health) -> Telemetry {
+        self.health = Some(health);
+        self
+    }
+
+    /// The readiness checker behind `/ready`: register your own dependency checks here.
+    ///
+    /// ```no_run
+    /// use bitcraps_otel::health::{CheckOutcome, FnCheck};
+    /// let telemetry = bitcraps_otel::init()?;
+    /// if let Some(health) = telemetry.health() {
+    ///     health.register(FnCheck::new("ledger", || async { CheckOutcome::pass() }))?;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn health(&self) -> Option<&HealthChecker> {
+        self.health.as_ref().map(|h| &h.checker)
+    }
+
+    /// The address `/health` and `/ready` are served on (port 0 resolved).
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health.as_ref().and_then(|h| h.server.as_ref()).map(ServerHandle::local_addr)
+    }
+
+    /// Graceful stop: `/ready` turns 503 at once, in-flight work drains for the configured
+    /// drain period, then everything is flushed and shut down.
+    pub async fn shutdown_gracefully(self) -> Result<(), Error> {
+        if let Some(h) = &self.health {
+            h.checker.begin_shutdown();
+        }
+        tokio::time::sleep(self.config.health.drain_period).await;
+        // Provider shutdown blocks while exporters flush; keep it off the async workers.
+        tokio::task::spawn_blocking(move || self.shutdown())
+            .await
+            .map_err(|e| Error::Shutdown(format!("shutdown task failed: {e}")))?
+    }
+
+    fn with_logging(mut self, logging: Option<crate::logging::LoggingGuard>) -> Telemetry {
+        self.logging = logging;
+        self
+    }
+
+    /// The logging guard (tracer and logger providers), when `init` installed logging.
+    pub fn logging(&self) -> Option<&crate::logging::LoggingGuard> {
+        self.logging.as_ref()
     }
 
     /// The typed instruments.
@@ -264,9 +421,13 @@ impl Telemetry {
         if let Some(mut server) = self.prometheus.take() {
             server.stop();
         }
+        if let Some(mut server) = self.health.as_mut().and_then(|h| h.server.take()) {
+            server.stop();
+        }
         let mut result = Ok(());
         if let Some(provider) = self.provider.take() {
             Metrics::set_global(None);
+            crate::alerting::AlertReader::set_global(None);
             // Flush first so a push exporter sends the final values even if shutdown times out.
             let flushed = provider.force_flush();
             let shut = provider.shutdown();
@@ -274,6 +435,12 @@ impl Telemetry {
                 result = Err(Error::Shutdown(e.to_string()));
             }
             INITIALIZED.store(false, Ordering::Release);
+        }
+        // Spans and log records flush while the runtime their gRPC channels use still runs.
+        if let Some(logging) = self.logging.take() {
+            if let Err(e) = logging.shutdown() {
+                result = result.and(Err(Error::Shutdown(e.to_string())));
+            }
         }
         if let RuntimeHost::Owned(rt) = &mut self.runtime {
             if let Some(rt) = rt.take() {

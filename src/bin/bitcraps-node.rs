@@ -1,7 +1,9 @@
 //! `bitcraps-node`: a simulated BitCraps node instrumented only through `bitcraps_otel`.
 //!
 //! Serves Prometheus metrics on `BITCRAPS_PROMETHEUS_ADDR` (default `0.0.0.0:9090`) and pushes
-//! OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Stops cleanly on ctrl-c or SIGTERM.
+//! OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Logs JSON lines on stdout (`RUST_LOG` for
+//! levels, `BITCRAPS_LOG_FORMAT=pretty` for humans) through the SDK's logging, which `start`
+//! installs. Stops cleanly on ctrl-c or SIGTERM.
 
 use bitcraps_otel::metrics::probe::SimulatedProbe;
 use bitcraps_otel::sim::{SimConfig, Simulator};
@@ -37,12 +39,6 @@ fn main() -> ExitCode {
         eprintln!("bitcraps-node: --rate must be a positive number, got {}", args.rate);
         return ExitCode::from(2);
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

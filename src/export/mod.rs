@@ -3,3 +3,4 @@
 
 pub mod otlp;
 pub mod prometheus;
+pub mod status;

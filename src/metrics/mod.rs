@@ -2,9 +2,10 @@
 //! (`system`, `network`, `consensus`, `gaming`, `mobile`, `errors`).
 //!
 //! Every instrument is built from its [`crate::semconv`] definition, so no metric name is
-//! ever typed by hand. Attributes with a closed vocabulary are enums; each enum value gets a
-//! pre-bound SDK instrument (`bind()`), so recording is an index into an array plus the SDK's
-//! atomic update, with no attribute lookup on the hot path.
+//! ever typed by hand. Attributes with a closed vocabulary are enums, and every attribute set
+//! is resolved when the instruments are built: a counter increment is an array index plus one
+//! relaxed atomic add (reported to the SDK at collection time), and a histogram record goes
+//! through an SDK-bound instrument (`bind()`), with no attribute lookup on the hot path.
 //!
 //! ```
 //! use std::time::Duration;
@@ -24,23 +25,26 @@
 
 mod consensus;
 mod errors;
+mod events;
 mod gaming;
 mod mobile;
 mod network;
 pub mod probe;
+mod series;
 mod system;
 
 pub use consensus::ConsensusMetrics;
 pub use errors::ErrorMetrics;
+pub use events::EventMetrics;
 pub use gaming::GamingMetrics;
 pub use mobile::MobileMetrics;
 pub use network::NetworkMetrics;
-pub use system::SystemMetrics;
+pub use system::{SystemMetrics, SystemSample};
+
+pub(crate) use series::{CounterSeries, UpDownSeries};
 
 use crate::semconv::{AttributeEnum, Instrument, MetricDef, ValueType};
-use opentelemetry::metrics::{
-    BoundCounter, BoundHistogram, BoundUpDownCounter, Counter, Histogram, Meter, MeterProvider, UpDownCounter,
-};
+use opentelemetry::metrics::{BoundHistogram, Histogram, Meter, MeterProvider};
 use opentelemetry::KeyValue;
 use std::marker::PhantomData;
 use std::sync::{Arc, RwLock};
@@ -84,6 +88,7 @@ struct Groups {
     gaming: GamingMetrics,
     mobile: MobileMetrics,
     errors: ErrorMetrics,
+    events: EventMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -106,6 +111,7 @@ impl Metrics {
                 gaming: GamingMetrics::new(&meter),
                 mobile: MobileMetrics::new(&meter, options.device_probe, options.collection_interval),
                 errors: ErrorMetrics::new(&meter),
+                events: EventMetrics::new(&meter),
             }),
         }
     }
@@ -146,25 +152,14 @@ impl Metrics {
     pub fn errors(&self) -> &ErrorMetrics {
         &self.inner.errors
     }
-}
-
-fn check(def: &MetricDef, instrument: Instrument, value_type: ValueType) {
-    // A mismatch is a bug in this crate, caught by the unit tests that build every group.
-    debug_assert_eq!((def.instrument, def.value_type), (instrument, value_type), "{}", def.name);
-}
-
-pub(crate) fn counter(meter: &Meter, def: &'static MetricDef) -> Counter<u64> {
-    check(def, Instrument::Counter, ValueType::Int);
-    meter.u64_counter(def.name).with_description(def.brief).with_unit(def.unit).build()
-}
-
-pub(crate) fn up_down_counter(meter: &Meter, def: &'static MetricDef) -> UpDownCounter<i64> {
-    check(def, Instrument::UpDownCounter, ValueType::Int);
-    meter.i64_up_down_counter(def.name).with_description(def.brief).with_unit(def.unit).build()
+    /// Operation durations, business and security events (what the logging macros record).
+    pub fn events(&self) -> &EventMetrics {
+        &self.inner.events
+    }
 }
 
 pub(crate) fn histogram(meter: &Meter, def: &'static MetricDef) -> Histogram<f64> {
-    check(def, Instrument::Histogram, ValueType::Double);
+    debug_assert_eq!((def.instrument, def.value_type), (Instrument::Histogram, ValueType::Double), "{}", def.name);
     meter
         .f64_histogram(def.name)
         .with_description(def.brief)
@@ -173,42 +168,24 @@ pub(crate) fn histogram(meter: &Meter, def: &'static MetricDef) -> Histogram<f64
         .build()
 }
 
-/// One pre-bound instrument per value of a closed-vocabulary attribute.
-pub(crate) struct ByValue<E, B> {
-    slots: Box<[B]>,
+/// One pre-bound histogram per value of a closed-vocabulary attribute.
+pub(crate) struct HistogramBy<E> {
+    slots: Box<[BoundHistogram<f64>]>,
     _enum: PhantomData<fn(E)>,
 }
 
-impl<E: AttributeEnum, B> ByValue<E, B> {
-    pub(crate) fn new(mut bind: impl FnMut(&[KeyValue]) -> B) -> Self {
-        let slots = E::ALL.iter().map(|v| bind(&[KeyValue::new(E::DEF.id, v.as_str())])).collect();
-        ByValue { slots, _enum: PhantomData }
+impl<E: AttributeEnum> HistogramBy<E> {
+    pub(crate) fn new(meter: &Meter, def: &'static MetricDef) -> Self {
+        let h = histogram(meter, def);
+        let slots = E::ALL.iter().map(|v| h.bind(&[KeyValue::new(E::DEF.id, v.as_str())])).collect();
+        HistogramBy { slots, _enum: PhantomData }
     }
 
     #[inline]
-    pub(crate) fn get(&self, value: E) -> &B {
+    pub(crate) fn record(&self, value: E, v: f64) {
         // `index()` is the position in `E::ALL`, which sized `slots`.
-        &self.slots[value.index()]
+        self.slots[value.index()].record(v);
     }
-}
-
-pub(crate) type CounterBy<E> = ByValue<E, BoundCounter<u64>>;
-pub(crate) type UpDownBy<E> = ByValue<E, BoundUpDownCounter<i64>>;
-pub(crate) type HistogramBy<E> = ByValue<E, BoundHistogram<f64>>;
-
-pub(crate) fn counter_by<E: AttributeEnum>(meter: &Meter, def: &'static MetricDef) -> CounterBy<E> {
-    let c = counter(meter, def);
-    ByValue::new(|attrs| c.bind(attrs))
-}
-
-pub(crate) fn up_down_by<E: AttributeEnum>(meter: &Meter, def: &'static MetricDef) -> UpDownBy<E> {
-    let c = up_down_counter(meter, def);
-    ByValue::new(|attrs| c.bind(attrs))
-}
-
-pub(crate) fn histogram_by<E: AttributeEnum>(meter: &Meter, def: &'static MetricDef) -> HistogramBy<E> {
-    let h = histogram(meter, def);
-    ByValue::new(|attrs| h.bind(attrs))
 }
 
 /// A gauge reading shared between a setter and an observable callback: an `f64` in an

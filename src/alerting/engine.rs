@@ -1,0 +1,367 @@
+//! The evaluator: runs due rules against a [`Snapshot`] and advances each alert's state.
+//! No I/O and no clock of its own: the caller passes `now`, which keeps it testable and lets
+//! the benchmark time exactly one cycle.
+
+use super::condition::{AlertCondition, Ewma, History};
+use super::rule::{CompiledRule, MatchOp, Source};
+use super::snapshot::{Labels, Point, Snapshot};
+use super::state::{alert_labels, Entry, Fingerprint, Transition};
+use crate::semconv::{Derivation, DerivedDef, DerivedTerm};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Per-series memory of rate and anomaly conditions.
+#[derive(Debug, Default)]
+struct SeriesState {
+    history: History,
+    ewma: Ewma,
+    seen: bool,
+}
+
+/// One rule and what it remembers between evaluations.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) compiled: CompiledRule,
+    next_eval: Option<Instant>,
+    series: HashMap<Labels, SeriesState>,
+    ratio: (History, History),
+    last_seen: Option<Instant>,
+    /// Alerts of this rule that are not inactive.
+    known: HashSet<Fingerprint>,
+}
+
+impl Slot {
+    pub(crate) fn new(compiled: CompiledRule) -> Slot {
+        Slot {
+            compiled,
+            next_eval: None,
+            series: HashMap::new(),
+            ratio: Default::default(),
+            last_seen: None,
+            known: HashSet::new(),
+        }
+    }
+}
+
+/// Rolling sums behind one derived metric.
+#[derive(Debug, Default)]
+struct DerivedState {
+    numerator: History,
+    denominator: History,
+    computed_at: Option<Instant>,
+    value: Option<f64>,
+}
+
+/// What one cycle did.
+#[derive(Debug, Default)]
+pub(crate) struct CycleReport {
+    pub(crate) evaluated: u64,
+    pub(crate) transitions: Vec<(Fingerprint, Transition)>,
+}
+
+/// All rules and all alerts.
+#[derive(Debug, Default)]
+pub(crate) struct Evaluator {
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) alerts: HashMap<Fingerprint, Entry>,
+    derived: HashMap<&'static str, DerivedState>,
+}
+
+fn matches(point: &Point, rule: &CompiledRule) -> bool {
+    rule.matchers.iter().all(|m| m.matches(&point.labels))
+}
+
+fn term_matches(point: &Point, term: &DerivedTerm) -> bool {
+    term.matchers.iter().all(|(k, v)| point.labels.iter().any(|(pk, pv)| pk == k && pv == v))
+}
+
+fn pick(source: Source, p: &Point) -> f64 {
+    match (source, p.hist) {
+        (Source::HistogramCount(_), Some((_, count))) => count,
+        (Source::HistogramSum(_), Some((sum, _))) => sum,
+        _ => p.value,
+    }
+}
+
+fn sum_terms(snap: &Snapshot, terms: &[DerivedTerm]) -> f64 {
+    terms
+        .iter()
+        .map(|t| snap.series(t.metric.name).iter().filter(|p| term_matches(p, t)).map(|p| p.value).sum::<f64>())
+        .sum()
+}
+
+fn windowed(h: &mut History, now: Instant, value: f64, window: Duration) -> Option<f64> {
+    h.push(now, value, window);
+    h.increase().map(|(inc, _)| inc)
+}
+
+impl Evaluator {
+    /// Names of the metrics the enabled rules read, for filtering collections.
+    pub(crate) fn wanted(&self) -> HashSet<&'static str> {
+        let mut set = HashSet::new();
+        let mut add = |s: Source| match s {
+            Source::Derived(d) => {
+                set.extend(d.numerator.iter().chain(d.denominator).map(|t| t.metric.name));
+            }
+            other => {
+                if let Some(m) = other.metric() {
+                    set.insert(m.name);
+                }
+            }
+        };
+        for slot in self.slots.iter().filter(|s| s.compiled.rule.enabled) {
+            add(slot.compiled.source);
+            if let Some(d) = slot.compiled.denominator {
+                add(d);
+            }
+        }
+        set
+    }
+
+    /// When the next rule is due (`None`: no enabled rule).
+    #[allow(dead_code)]
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.slots.iter().filter(|s| s.compiled.rule.enabled).filter_map(|s| s.next_eval).min()
+    }
+
+    /// Whether any enabled rule is due at `now`.
+    pub(crate) fn any_due(&self, now: Instant) -> bool {
+        self.slots.iter().any(|s| s.compiled.rule.enabled && s.next_eval.is_none_or(|t| t <= now))
+    }
+
+    fn derived_value(&mut self, d: &'static DerivedDef, snap: &Snapshot, now: Instant) -> Option<f64> {
+        let st = self.derived.entry(d.name).or_default();
+        if st.computed_at == Some(now) {
+            return st.value;
+        }
+        let num = sum_terms(snap, d.numerator);
+        let den = sum_terms(snap, d.denominator);
+        let window = d.window();
+        st.value = match (d.derivation, d.window_seconds) {
+            (Derivation::Ratio, 0) => (den != 0.0).then(|| num / den),
+            (Derivation::Ratio, _) => {
+                let n = windowed(&mut st.numerator, now, num, window);
+                let dd = windowed(&mut st.denominator, now, den, window);
+                match (n, dd) {
+                    (Some(n), Some(dd)) if dd > 0.0 => Some(n / dd),
+                    _ => None,
+                }
+            }
+            (Derivation::Rate, _) => {
+                st.numerator.push(now, num, window);
+                st.numerator.rate()
+            }
+        };
+        st.computed_at = Some(now);
+        st.value
+    }
+
+    /// Evaluates every rule due at `now` against `snap`.
+    pub(crate) fn evaluate(&mut self, snap: &Snapshot, now: Instant) -> CycleReport {
+        let mut report = CycleReport::default();
+        for i in 0..self.slots.len() {
+            let due = {
+                let s = &self.slots[i];
+                s.compiled.rule.enabled && s.next_eval.is_none_or(|t| t <= now)
+            };
+            if !due {
+                continue;
+            }
+            let derived = match self.slots[i].compiled.source {
+                Source::Derived(d) => Some(self.derived_value(d, snap, now)),
+                _ => None,
+            };
+            let slot = &mut self.slots[i];
+            slot.next_eval = Some(now + slot.compiled.rule.evaluation_interval);
+            report.evaluated += 1;
+            let results = values(slot, snap, derived, now);
+            let rule = &slot.compiled.rule;
+            let mut active_now = HashSet::new();
+            for (labels, value) in results {
+                let full = alert_labels(rule, &labels);
+                let fp = Fingerprint::of(&full);
+                let entry = self.alerts.entry(fp).or_insert_with(|| Entry::new(&rule.name, full, rule.severity));
+                entry.value = value;
+                if let Some(t) = entry.observe(true, now, rule.for_duration, rule.resolve_delay) {
+                    report.transitions.push((fp, t));
+                }
+                slot.known.insert(fp);
+                active_now.insert(fp);
+            }
+            let mut gone = Vec::new();
+            for fp in slot.known.iter().filter(|fp| !active_now.contains(fp)) {
+                if let Some(entry) = self.alerts.get_mut(fp) {
+                    if let Some(t) = entry.observe(false, now, rule.for_duration, rule.resolve_delay) {
+                        report.transitions.push((*fp, t));
+                    }
+                    if !matches!(entry.state, super::AlertState::Pending | super::AlertState::Firing) {
+                        gone.push(*fp);
+                    }
+                } else {
+                    gone.push(*fp);
+                }
+            }
+            for fp in gone {
+                slot.known.remove(&fp);
+            }
+        }
+        self.alerts.retain(|_, e| !e.is_done());
+        report
+    }
+
+    /// Drops rule state for rules no longer present and re-binds slots by name.
+    pub(crate) fn replace_rules(&mut self, rules: Vec<CompiledRule>) {
+        let mut old: HashMap<String, Slot> = self.slots.drain(..).map(|s| (s.compiled.rule.name.clone(), s)).collect();
+        for compiled in rules {
+            match old.remove(&compiled.rule.name) {
+                // Same rule: keep its memory (histories, pending alerts).
+                Some(mut slot) if slot.compiled.rule == compiled.rule => {
+                    slot.compiled = compiled;
+                    self.slots.push(slot);
+                }
+                _ => self.slots.push(Slot::new(compiled)),
+            }
+        }
+        // Alerts of removed or changed rules resolve on the next cycle of nothing; drop the
+        // pending ones now and let firing ones resolve through the router.
+        let live: HashSet<String> = self.slots.iter().map(|s| s.compiled.rule.name.clone()).collect();
+        for slot in old.into_values() {
+            for fp in slot.known {
+                if let Some(e) = self.alerts.get_mut(&fp) {
+                    e.observe(false, e.active_since.unwrap_or_else(Instant::now), Duration::ZERO, Duration::ZERO);
+                }
+            }
+        }
+        self.alerts.retain(|_, e| live.contains(&e.rule) || !e.is_done());
+    }
+}
+
+/// `(series labels, value)` of every series of the rule that is active this cycle.
+fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: Instant) -> Vec<(Labels, f64)> {
+    let rule = &slot.compiled;
+    let cond = &rule.rule.condition;
+    let threshold = cond.threshold();
+    let test = |v: f64| threshold.is_some_and(|t| t.test(v));
+
+    // Absent: only whether anything matched.
+    if let AlertCondition::Absent { duration } = cond {
+        let present = match derived {
+            Some(v) => v.is_some(),
+            None => snap.series(rule.source.metric().map_or("", |m| m.name)).iter().any(|p| matches(p, rule)),
+        };
+        let since = *slot.last_seen.get_or_insert(now);
+        if present {
+            slot.last_seen = Some(now);
+            return Vec::new();
+        }
+        let labels: Labels = rule
+            .matchers
+            .iter()
+            .filter(|m| m.op == MatchOp::Equal)
+            .map(|m| (m.name.clone(), m.value.clone()))
+            .collect();
+        return if now.saturating_duration_since(since) >= *duration { vec![(labels, f64::NAN)] } else { Vec::new() };
+    }
+
+    // Ratio: both sides summed over everything matched, one value.
+    if let AlertCondition::Ratio { window, .. } = cond {
+        let sum_of = |src: Source, with_matchers: bool| -> f64 {
+            match src {
+                Source::Derived(_) => f64::NAN,
+                s => snap
+                    .series(s.metric().map_or("", |m| m.name))
+                    .iter()
+                    .filter(|p| !with_matchers || matches(p, rule))
+                    .map(|p| pick(s, p))
+                    .sum(),
+            }
+        };
+        let num = sum_of(rule.source, true);
+        let den = rule.denominator.map_or(f64::NAN, |d| sum_of(d, false));
+        let ratio = match window {
+            Some(w) => {
+                let n = windowed(&mut slot.ratio.0, now, num, *w);
+                let d = windowed(&mut slot.ratio.1, now, den, *w);
+                match (n, d) {
+                    (Some(n), Some(d)) if d > 0.0 => Some(n / d),
+                    _ => None,
+                }
+            }
+            None => (den != 0.0 && den.is_finite()).then(|| num / den),
+        };
+        return ratio.filter(|r| test(*r)).map(|r| vec![(Labels::new(), r)]).unwrap_or_default();
+    }
+
+    // Series values, transformed per series (rate) where asked.
+    let mut series: Vec<(&Labels, f64)> = Vec::new();
+    let derived_labels = Labels::new();
+    match derived {
+        Some(Some(v)) => series.push((&derived_labels, v)),
+        Some(None) => {}
+        None => {
+            let src = rule.source;
+            let points = snap.series(src.metric().map_or("", |m| m.name));
+            if let AlertCondition::Rate { window, .. } = cond {
+                for st in slot.series.values_mut() {
+                    st.seen = false;
+                }
+                for p in points.iter().filter(|p| matches(p, rule)) {
+                    let st = match slot.series.get_mut(&p.labels) {
+                        Some(st) => st,
+                        None => slot.series.entry(p.labels.clone()).or_default(),
+                    };
+                    st.seen = true;
+                    st.history.push(now, pick(src, p), *window);
+                    if let Some(r) = st.history.rate() {
+                        series.push((&p.labels, r));
+                    }
+                }
+                slot.series.retain(|_, st| st.seen);
+            } else {
+                series.extend(points.iter().filter(|p| matches(p, rule)).map(|p| (&p.labels, pick(src, p))));
+            }
+        }
+    }
+
+    // Aggregation.
+    let grouped: Vec<(Labels, f64)>;
+    let rows: Vec<(&Labels, f64)> = if let Some(agg) = &rule.rule.aggregation {
+        let mut groups: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
+        for (labels, v) in &series {
+            let key = rule
+                .by
+                .iter()
+                .map(|b| labels.iter().find(|(k, _)| k == b).map(|(_, v)| v.clone()).unwrap_or_default())
+                .collect();
+            groups.entry(key).or_default().push(*v);
+        }
+        // Like PromQL, an aggregation of no series is no series (not 0).
+        grouped = groups
+            .into_iter()
+            .filter_map(|(key, vals)| {
+                let labels: Labels =
+                    rule.by.iter().cloned().zip(key).filter(|(_, v)| !v.is_empty()).collect::<Vec<_>>();
+                agg.op.apply(&vals).map(|v| (labels, v))
+            })
+            .collect();
+        grouped.iter().map(|(l, v)| (l, *v)).collect()
+    } else {
+        series
+    };
+
+    // Only active rows are returned (cloning labels of quiet series would dominate a cycle).
+    match cond {
+        AlertCondition::Anomaly { deviations, alpha, warmup } => rows
+            .into_iter()
+            .filter_map(|(labels, v)| {
+                let st = match slot.series.get_mut(labels) {
+                    Some(st) => st,
+                    None => slot.series.entry(labels.clone()).or_default(),
+                };
+                st.ewma.observe(v, *deviations, *alpha, *warmup).then(|| (labels.clone(), v))
+            })
+            .collect(),
+        _ => rows.into_iter().filter(|(_, v)| test(*v)).map(|(labels, v)| (labels.clone(), v)).collect(),
+    }
+}

@@ -1,0 +1,94 @@
+//! The alerting engine: rules over the BitCraps semantic-convention metrics, evaluated on
+//! data collected through an OpenTelemetry metric reader, with pending/firing/resolved
+//! lifecycle, grouping, dedup and repeat, escalation, acknowledgement and silences. The same
+//! rules load from YAML and export as Prometheus alerting and recording rules.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use bitcraps_otel::alerting::{AlertCondition, AlertRule, AlertSeverity, AlertingConfig, AlertingSystem, LogNotifier};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // BITCRAPS_ALERTING=1 makes init() register the reader the engine collects through.
+//! std::env::set_var("BITCRAPS_ALERTING", "1");
+//! let telemetry = bitcraps_otel::init()?;
+//! let mut alerting = AlertingSystem::new(AlertingConfig::default()); // predefined rules on
+//! alerting.add_notifier("log", Arc::new(LogNotifier));
+//! alerting.add_rule(AlertRule {
+//!     name: "High Game Error Rate".into(),
+//!     metric_name: "gaming_error_rate".into(),
+//!     condition: AlertCondition::GreaterThan(0.05),
+//!     severity: AlertSeverity::High,
+//!     category: "gaming".into(),
+//!     evaluation_interval: Duration::from_secs(60),
+//!     ..Default::default()
+//! })?;
+//! alerting.start().await?;
+//! # drop(telemetry); Ok(()) }
+//! ```
+//!
+//! One concept per module: [`rule`](AlertRule) and [`condition`](AlertCondition) say what
+//! to watch; the engine evaluates them against a snapshot of the [`AlertReader`]; alert
+//! [`state`](AlertState) follows a lifecycle; [`route`](Route) decides who hears what and
+//! when; [`Notifier`] delivers; [`file`](load_rules_file) reads YAML and writes Prometheus rules.
+
+mod condition;
+mod engine;
+pub mod enhanced_notifications;
+mod file;
+mod notify;
+mod predefined;
+mod promexport;
+mod reader;
+mod route;
+mod rule;
+mod selfmetrics;
+mod snapshot;
+mod state;
+mod system;
+
+pub use condition::{AlertCondition, Threshold};
+pub use file::{load_rules_file, parse_rules, RuleFileError, RuleSet};
+pub use notify::{AlertNotice, InMemoryNotifier, LogNotifier, Notification, Notifier, NotifyError};
+pub use predefined::{memory_limit_bytes, predefined_rules};
+pub use promexport::{prometheus_rules, PROMETHEUS_RULES_HEADER};
+pub use reader::AlertReader;
+pub use route::{EscalationPolicy, EscalationTier, Route, RoutingConfig, Silence};
+pub use rule::{Aggregation, AggregationOp, AlertRule, AlertSeverity, LabelMatcher, MatchOp};
+pub use state::{Alert, AlertState, Fingerprint};
+pub use system::{AlertingConfig, AlertingSystem, CycleSummary};
+
+/// Everything the alerting API can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    /// A rule names a metric the semconv registry does not define (raw or derived).
+    #[error("alert rule `{rule}`: unknown metric `{metric}` (not in the semconv registry; see semconv::METRICS and semconv::DERIVED)")]
+    UnknownMetric {
+        /// The rule.
+        rule: String,
+        /// The name it gave.
+        metric: String,
+    },
+    /// A rule field has a value the engine cannot use.
+    #[error("alert rule `{rule}`: {field}: {reason}")]
+    InvalidRule {
+        /// The rule.
+        rule: String,
+        /// The field at fault.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// No metric reader to collect from: telemetry was started without alerting.
+    #[error("no alert metric reader: start telemetry with BITCRAPS_ALERTING=1 or TelemetryBuilder::alerting(true), or attach() one")]
+    NoReader,
+    /// `start` was called outside a tokio runtime.
+    #[error("the alerting system must be started inside a tokio runtime")]
+    NoRuntime,
+    /// Collecting from the reader failed (e.g. the meter provider was shut down).
+    #[error("collecting metrics for alerting failed: {0}")]
+    Collect(String),
+    /// A rules file could not be read or is invalid.
+    #[error(transparent)]
+    File(#[from] RuleFileError),
+}

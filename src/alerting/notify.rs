@@ -1,0 +1,199 @@
+//! Where alerts go: the [`Notifier`] trait channels implement, what they receive
+//! ([`Notification`]), and two notifiers that need no network: [`InMemoryNotifier`] (tests,
+//! embedding apps) and [`LogNotifier`] (the node's log).
+
+use super::state::Fingerprint;
+use super::AlertSeverity;
+use crate::semconv::AlertChannel;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// One alert inside a notification.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertNotice {
+    /// Stable identity; pass it to [`super::AlertingSystem::acknowledge`].
+    pub fingerprint: Fingerprint,
+    /// Rule name.
+    pub rule: String,
+    /// All labels of the alert.
+    pub labels: BTreeMap<String, String>,
+    /// The rule's description.
+    pub description: String,
+    /// Severity.
+    pub severity: AlertSeverity,
+    /// Last compared value (NaN for `absent`).
+    pub value: f64,
+    /// The rule's tags.
+    pub tags: Vec<String>,
+}
+
+/// What one channel is told about one group of alerts at one moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    /// The channel name (as registered with [`super::AlertingSystem::add_notifier`]).
+    pub channel: String,
+    /// The labels the group shares (the route's `group_by`).
+    pub group: BTreeMap<String, String>,
+    /// Alerts firing that this channel is told of now (new, repeated or escalated).
+    pub firing: Vec<AlertNotice>,
+    /// Alerts that resolved since this channel was told they fired.
+    pub resolved: Vec<AlertNotice>,
+    /// Highest escalation tier behind this notification (0: the first tier).
+    pub escalation_tier: usize,
+}
+
+impl Notification {
+    /// A one-line summary, e.g. `[FIRING:3] category=gaming severity=high`.
+    pub fn title(&self) -> String {
+        let status = match (self.firing.is_empty(), self.resolved.is_empty()) {
+            (false, true) => format!("FIRING:{}", self.firing.len()),
+            (true, false) => format!("RESOLVED:{}", self.resolved.len()),
+            _ => format!("FIRING:{} RESOLVED:{}", self.firing.len(), self.resolved.len()),
+        };
+        let group: Vec<String> = self.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("[{status}] {}", group.join(" "))
+    }
+}
+
+/// Why a channel could not deliver.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The remote service answered with an error status.
+    #[error("{channel}: HTTP {status}: {body}")]
+    Http {
+        /// Channel kind.
+        channel: &'static str,
+        /// HTTP status code.
+        status: u16,
+        /// Start of the response body.
+        body: String,
+    },
+    /// The request did not get an answer (DNS, TLS, connect, timeout).
+    #[error("{channel}: {reason}")]
+    Transport {
+        /// Channel kind.
+        channel: &'static str,
+        /// What failed.
+        reason: String,
+    },
+    /// The channel is not configured well enough to send.
+    #[error("{channel}: not configured: {reason}")]
+    Config {
+        /// Channel kind.
+        channel: &'static str,
+        /// What is missing.
+        reason: String,
+    },
+}
+
+/// A notification channel. Implementations must be cheap to call concurrently; the engine
+/// calls them outside its locks, one notification at a time per channel.
+///
+/// ```
+/// use bitcraps_otel::alerting::{Notification, Notifier, NotifyError};
+/// use bitcraps_otel::semconv::AlertChannel;
+///
+/// #[derive(Debug)]
+/// struct Stdout;
+/// #[async_trait::async_trait]
+/// impl Notifier for Stdout {
+///     fn kind(&self) -> AlertChannel {
+///         AlertChannel::Other
+///     }
+///     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
+///         println!("{}", n.title());
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync + std::fmt::Debug {
+    /// The kind of channel, for the `channel` label of the notification metrics.
+    fn kind(&self) -> AlertChannel;
+    /// Delivers one notification.
+    async fn notify(&self, notification: &Notification) -> Result<(), NotifyError>;
+}
+
+/// Keeps every notification in memory; clones share the list. Can be told to fail.
+#[derive(Clone, Debug, Default)]
+pub struct InMemoryNotifier {
+    inner: Arc<Mutex<Inbox>>,
+}
+
+#[derive(Debug, Default)]
+struct Inbox {
+    received: Vec<Notification>,
+    fail: bool,
+}
+
+impl InMemoryNotifier {
+    /// An empty inbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything received so far.
+    pub fn notifications(&self) -> Vec<Notification> {
+        self.inner.lock().map(|i| i.received.clone()).unwrap_or_default()
+    }
+
+    /// Everything received so far, emptying the inbox.
+    pub fn take(&self) -> Vec<Notification> {
+        self.inner.lock().map(|mut i| std::mem::take(&mut i.received)).unwrap_or_default()
+    }
+
+    /// While `fail` is set, deliveries fail (and are not recorded).
+    pub fn set_failing(&self, fail: bool) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.fail = fail;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Notifier for InMemoryNotifier {
+    fn kind(&self) -> AlertChannel {
+        AlertChannel::Memory
+    }
+    async fn notify(&self, notification: &Notification) -> Result<(), NotifyError> {
+        let mut inbox = self
+            .inner
+            .lock()
+            .map_err(|_| NotifyError::Transport { channel: "memory", reason: "inbox poisoned".into() })?;
+        if inbox.fail {
+            return Err(NotifyError::Transport { channel: "memory", reason: "told to fail".into() });
+        }
+        inbox.received.push(notification.clone());
+        Ok(())
+    }
+}
+
+/// Writes notifications to the log through `tracing` (target `bitcraps_otel::alerting`):
+/// WARN for firing, INFO for resolved.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogNotifier;
+
+#[async_trait::async_trait]
+impl Notifier for LogNotifier {
+    fn kind(&self) -> AlertChannel {
+        AlertChannel::Log
+    }
+    async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
+        for a in &n.firing {
+            tracing::warn!(
+                target: "bitcraps_otel::alerting",
+                alertname = %a.rule, severity = %a.severity, fingerprint = %a.fingerprint, value = a.value,
+                labels = ?a.labels, tier = n.escalation_tier,
+                "alert firing: {}", a.description
+            );
+        }
+        for a in &n.resolved {
+            tracing::info!(
+                target: "bitcraps_otel::alerting",
+                alertname = %a.rule, severity = %a.severity, fingerprint = %a.fingerprint, labels = ?a.labels,
+                "alert resolved: {}", a.description
+            );
+        }
+        Ok(())
+    }
+}

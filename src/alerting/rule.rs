@@ -1,0 +1,377 @@
+//! [`AlertRule`]: what to watch, how to judge it and how loud to be; and its compiled form,
+//! with every metric and label name resolved through the semconv registry.
+
+use super::condition::AlertCondition;
+use super::AlertError;
+use crate::semconv::{self, DerivedDef, Instrument, MetricDef};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How urgent an alert is. Also the `severity` label of alerts and notifications.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AlertSeverity {
+    /// For the record; nobody needs to act.
+    Info,
+    /// Look at it during working hours.
+    Low,
+    /// Degradation that needs attention today.
+    #[default]
+    Medium,
+    /// Users are affected; act now.
+    High,
+    /// The node or the game is down or unsafe.
+    Critical,
+}
+
+impl AlertSeverity {
+    /// Every severity, least urgent first.
+    pub const ALL: [AlertSeverity; 5] =
+        [AlertSeverity::Info, AlertSeverity::Low, AlertSeverity::Medium, AlertSeverity::High, AlertSeverity::Critical];
+
+    /// The label value: `info`, `low`, `medium`, `high`, `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSeverity::Info => "info",
+            AlertSeverity::Low => "low",
+            AlertSeverity::Medium => "medium",
+            AlertSeverity::High => "high",
+            AlertSeverity::Critical => "critical",
+        }
+    }
+
+    /// Parses a label value (case-insensitive); `warning` is accepted for `medium`.
+    pub fn parse(s: &str) -> Option<AlertSeverity> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" => Some(AlertSeverity::Info),
+            "low" => Some(AlertSeverity::Low),
+            "medium" | "warning" => Some(AlertSeverity::Medium),
+            "high" => Some(AlertSeverity::High),
+            "critical" => Some(AlertSeverity::Critical),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn semconv(self) -> semconv::AlertSeverity {
+        match self {
+            AlertSeverity::Info => semconv::AlertSeverity::Info,
+            AlertSeverity::Low => semconv::AlertSeverity::Low,
+            AlertSeverity::Medium => semconv::AlertSeverity::Medium,
+            AlertSeverity::High => semconv::AlertSeverity::High,
+            AlertSeverity::Critical => semconv::AlertSeverity::Critical,
+        }
+    }
+}
+
+impl std::fmt::Display for AlertSeverity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a label must equal or differ from a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatchOp {
+    /// `label="value"`; a series without the label does not match.
+    Equal,
+    /// `label!="value"`; a series without the label matches.
+    NotEqual,
+}
+
+/// Selects series by one label. Names may be the OTel attribute key (`error.category`) or
+/// the Prometheus label (`category`); both resolve to the label the bridge exposes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LabelMatcher {
+    /// Label or attribute name.
+    pub name: String,
+    /// Equal or not equal.
+    pub op: MatchOp,
+    /// The value compared with.
+    pub value: String,
+}
+
+impl LabelMatcher {
+    /// `name="value"`.
+    pub fn eq(name: impl Into<String>, value: impl Into<String>) -> Self {
+        LabelMatcher { name: name.into(), op: MatchOp::Equal, value: value.into() }
+    }
+    /// `name!="value"`.
+    pub fn ne(name: impl Into<String>, value: impl Into<String>) -> Self {
+        LabelMatcher { name: name.into(), op: MatchOp::NotEqual, value: value.into() }
+    }
+
+    pub(crate) fn matches(&self, labels: &[(String, String)]) -> bool {
+        let found = labels.iter().find(|(k, _)| *k == self.name).map(|(_, v)| v.as_str());
+        match self.op {
+            MatchOp::Equal => found == Some(self.value.as_str()),
+            MatchOp::NotEqual => found != Some(self.value.as_str()),
+        }
+    }
+}
+
+/// How matched series combine into one value per group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AggregationOp {
+    /// Sum of the values.
+    Sum,
+    /// Mean of the values.
+    Avg,
+    /// Largest value.
+    Max,
+    /// Smallest value.
+    Min,
+}
+
+impl AggregationOp {
+    /// The PromQL operator.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggregationOp::Sum => "sum",
+            AggregationOp::Avg => "avg",
+            AggregationOp::Max => "max",
+            AggregationOp::Min => "min",
+        }
+    }
+
+    pub(crate) fn apply(self, values: &[f64]) -> Option<f64> {
+        if values.is_empty() {
+            return None;
+        }
+        Some(match self {
+            AggregationOp::Sum => values.iter().sum(),
+            AggregationOp::Avg => values.iter().sum::<f64>() / values.len() as f64,
+            AggregationOp::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            AggregationOp::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+        })
+    }
+}
+
+/// Aggregation over the matched series, keeping the `by` labels (none: one value).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Aggregation {
+    /// The operator.
+    pub op: AggregationOp,
+    /// Labels that split the result into groups.
+    pub by: Vec<String>,
+}
+
+impl Aggregation {
+    /// The operator over all matched series, one result.
+    pub fn over_all(op: AggregationOp) -> Self {
+        Aggregation { op, by: Vec::new() }
+    }
+}
+
+/// One alert rule. The first eight fields are those of the monitoring reference; the rest
+/// have defaults, so write `..Default::default()` after the fields you set.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::alerting::{AlertCondition, AlertRule, AlertSeverity, LabelMatcher};
+///
+/// let rule = AlertRule {
+///     name: "BleLatencyHigh".into(),
+///     metric_name: "bitcraps_network_latency_seconds".into(),
+///     condition: AlertCondition::GreaterThan(0.25),
+///     severity: AlertSeverity::Medium,
+///     category: "network".into(),
+///     for_duration: Duration::from_secs(120),
+///     ..Default::default()
+/// };
+/// assert_eq!(rule.evaluation_interval, Duration::from_secs(15));
+/// # let _ = LabelMatcher::eq("transport", "ble");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertRule {
+    /// Unique name; the `alertname` label. A rule with a predefined rule's name replaces it.
+    pub name: String,
+    /// What the alert means, for humans (the `summary` annotation).
+    pub description: String,
+    /// A registered metric (OTel or Prometheus name, histogram `_sum`/`_count` series) or a
+    /// derived metric (name, recording-rule name or alias).
+    pub metric_name: String,
+    /// What makes it active.
+    pub condition: AlertCondition,
+    /// How urgent.
+    pub severity: AlertSeverity,
+    /// Subsystem (`system`, `network`, `consensus`, `gaming`, `mobile`, `security`...).
+    pub category: String,
+    /// How often the rule is evaluated.
+    pub evaluation_interval: Duration,
+    /// Free-form tags, carried into notifications.
+    pub tags: Vec<String>,
+    /// Series selection.
+    pub matchers: Vec<LabelMatcher>,
+    /// Combine matched series; `None` alerts per series.
+    pub aggregation: Option<Aggregation>,
+    /// How long the condition must hold before the alert fires (pending until then).
+    pub for_duration: Duration,
+    /// How long the condition must stay clear before a firing alert resolves.
+    pub resolve_delay: Duration,
+    /// Extra labels on every alert of this rule (e.g. `team`).
+    pub labels: BTreeMap<String, String>,
+    /// Disabled rules are kept but never evaluated.
+    pub enabled: bool,
+}
+
+impl Default for AlertRule {
+    fn default() -> Self {
+        AlertRule {
+            name: String::new(),
+            description: String::new(),
+            metric_name: String::new(),
+            condition: AlertCondition::default(),
+            severity: AlertSeverity::default(),
+            category: "general".into(),
+            evaluation_interval: Duration::from_secs(15),
+            tags: Vec::new(),
+            matchers: Vec::new(),
+            aggregation: None,
+            for_duration: Duration::ZERO,
+            resolve_delay: Duration::ZERO,
+            labels: BTreeMap::new(),
+            enabled: true,
+        }
+    }
+}
+
+/// Which value of a metric a rule reads.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Source {
+    /// The series value; histograms give their mean (`_sum / _count`).
+    Metric(&'static MetricDef),
+    /// A histogram's `_count`.
+    HistogramCount(&'static MetricDef),
+    /// A histogram's `_sum`.
+    HistogramSum(&'static MetricDef),
+    /// A derived metric (one unlabelled series).
+    Derived(&'static DerivedDef),
+}
+
+impl Source {
+    /// Resolves a rule's metric name.
+    pub(crate) fn resolve(name: &str) -> Option<Source> {
+        if let Some(d) = semconv::lookup_derived(name) {
+            return Some(Source::Derived(d));
+        }
+        if let Some(m) = semconv::lookup(name) {
+            return Some(Source::Metric(m));
+        }
+        let m = semconv::lookup_series(name)?;
+        if name.ends_with("_count") {
+            Some(Source::HistogramCount(m))
+        } else if name.ends_with("_sum") {
+            Some(Source::HistogramSum(m))
+        } else {
+            None
+        }
+    }
+
+    /// The raw metric behind it, if not derived.
+    pub(crate) fn metric(self) -> Option<&'static MetricDef> {
+        match self {
+            Source::Metric(m) | Source::HistogramCount(m) | Source::HistogramSum(m) => Some(m),
+            Source::Derived(_) => None,
+        }
+    }
+
+    /// Whether values only grow (counters, histogram counts and sums).
+    pub(crate) fn cumulative(self) -> bool {
+        match self {
+            Source::Metric(m) => m.instrument == Instrument::Counter,
+            Source::HistogramCount(_) | Source::HistogramSum(_) => true,
+            Source::Derived(_) => false,
+        }
+    }
+
+    /// The PromQL series name.
+    pub(crate) fn prometheus_name(self) -> String {
+        match self {
+            Source::Metric(m) => m.prometheus_name.to_string(),
+            Source::HistogramCount(m) => format!("{}_count", m.prometheus_name),
+            Source::HistogramSum(m) => format!("{}_sum", m.prometheus_name),
+            Source::Derived(d) => d.prometheus_name.to_string(),
+        }
+    }
+}
+
+/// A rule checked against the registry, with label names normalised.
+#[derive(Clone, Debug)]
+pub(crate) struct CompiledRule {
+    pub(crate) rule: AlertRule,
+    pub(crate) source: Source,
+    /// Denominator of a ratio condition.
+    pub(crate) denominator: Option<Source>,
+    pub(crate) matchers: Vec<LabelMatcher>,
+    pub(crate) by: Vec<String>,
+}
+
+/// The Prometheus label for a label or attribute name.
+pub(crate) fn normalize_label(name: &str) -> String {
+    semconv::ATTRIBUTES
+        .iter()
+        .find(|a| a.id == name)
+        .map(|a| a.prometheus_label.to_string())
+        .unwrap_or_else(|| name.replace(['.', '-'], "_"))
+}
+
+fn invalid(rule: &AlertRule, field: &'static str, reason: impl Into<String>) -> AlertError {
+    AlertError::InvalidRule { rule: rule.name.clone(), field, reason: reason.into() }
+}
+
+impl CompiledRule {
+    /// Checks `rule` and resolves its names. Unknown metrics are rejected with their name.
+    pub(crate) fn compile(rule: AlertRule) -> Result<CompiledRule, AlertError> {
+        if rule.name.trim().is_empty() {
+            return Err(invalid(&rule, "name", "a rule needs a name"));
+        }
+        let source = Source::resolve(&rule.metric_name)
+            .ok_or_else(|| AlertError::UnknownMetric { rule: rule.name.clone(), metric: rule.metric_name.clone() })?;
+        if rule.evaluation_interval.is_zero() {
+            return Err(invalid(&rule, "evaluation_interval", "must be above zero"));
+        }
+        rule.condition.validate().map_err(|(field, reason)| invalid(&rule, field, reason))?;
+        let denominator = match &rule.condition {
+            super::AlertCondition::Ratio { denominator, .. } => Some(
+                Source::resolve(denominator)
+                    .ok_or_else(|| AlertError::UnknownMetric { rule: rule.name.clone(), metric: denominator.clone() })?,
+            ),
+            super::AlertCondition::Rate { .. } if !source.cumulative() => {
+                return Err(invalid(&rule, "condition", format!("a rate needs a counter; `{}` is not one", rule.metric_name)))
+            }
+            _ => None,
+        };
+        let matchers: Vec<LabelMatcher> = rule
+            .matchers
+            .iter()
+            .map(|m| LabelMatcher { name: normalize_label(&m.name), op: m.op, value: m.value.clone() })
+            .collect();
+        if let (Source::Derived(_), false) = (source, matchers.is_empty()) {
+            return Err(invalid(&rule, "matchers", "a derived metric is one unlabelled series; it takes no matchers"));
+        }
+        let by = rule.aggregation.as_ref().map(|a| a.by.iter().map(|l| normalize_label(l)).collect()).unwrap_or_default();
+        Ok(CompiledRule { rule, source, denominator, matchers, by })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_through_the_registry() {
+        assert!(matches!(Source::resolve("gaming_error_rate"), Some(Source::Derived(_))));
+        assert!(matches!(Source::resolve("bitcraps.cpu.usage"), Some(Source::Metric(_))));
+        assert!(matches!(Source::resolve("bitcraps_cpu_usage_percent"), Some(Source::Metric(_))));
+        assert!(matches!(Source::resolve("bitcraps_network_latency_seconds_count"), Some(Source::HistogramCount(_))));
+        assert!(Source::resolve("bitcraps_cpu_usage_percent_count").is_none());
+        assert_eq!(normalize_label("error.category"), "category");
+        assert_eq!(normalize_label("transport"), "transport");
+    }
+
+    #[test]
+    fn unknown_metrics_are_rejected_by_name() {
+        let rule = AlertRule { name: "x".into(), metric_name: "bitcraps_nope".into(), ..Default::default() };
+        let err = CompiledRule::compile(rule).expect_err("unknown metric");
+        assert!(err.to_string().contains("bitcraps_nope"), "{err}");
+    }
+}

@@ -1,0 +1,123 @@
+//! One collection from the alert reader, flattened into series with Prometheus label names:
+//! the form every rule is evaluated against.
+
+use super::rule::normalize_label;
+use crate::semconv;
+use opentelemetry::Value;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
+use std::collections::{HashMap, HashSet};
+
+/// Label pairs sorted by name.
+pub(crate) type Labels = Vec<(String, String)>;
+
+/// One series at collection time.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Point {
+    pub(crate) labels: Labels,
+    /// Counter total, gauge value, or a histogram's mean (NaN with no observations).
+    pub(crate) value: f64,
+    /// `(sum, count)` of a histogram.
+    pub(crate) hist: Option<(f64, f64)>,
+}
+
+/// Every series of the metrics the rules need, by OTel metric name.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    metrics: HashMap<String, Vec<Point>>,
+}
+
+fn value_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.as_str().to_string(),
+        other => other.to_string(),
+    }
+}
+
+impl Snapshot {
+    /// Flattens `rm`, keeping only the metric names in `wanted` (all when `None`).
+    pub(crate) fn from_resource_metrics(rm: &ResourceMetrics, wanted: Option<&HashSet<&'static str>>) -> Snapshot {
+        let mut metrics: HashMap<String, Vec<Point>> = HashMap::new();
+        let mut label_names: HashMap<String, String> = HashMap::new();
+        for scope in rm.scope_metrics() {
+            for metric in scope.metrics() {
+                if wanted.is_some_and(|w| !w.contains(metric.name())) {
+                    continue;
+                }
+                if semconv::lookup(metric.name()).is_none() {
+                    continue;
+                }
+                let points = metrics.entry(metric.name().to_string()).or_default();
+                let mut labels_of = |attrs: &mut dyn Iterator<Item = &opentelemetry::KeyValue>| -> Labels {
+                    let mut labels: Labels = attrs
+                        .map(|kv| {
+                            let key = kv.key.as_str();
+                            let name = match label_names.get(key) {
+                                Some(n) => n.clone(),
+                                None => {
+                                    let n = normalize_label(key);
+                                    label_names.insert(key.to_string(), n.clone());
+                                    n
+                                }
+                            };
+                            (name, value_string(&kv.value))
+                        })
+                        .collect();
+                    labels.sort();
+                    labels
+                };
+                match metric.data() {
+                    AggregatedMetrics::F64(d) => push(points, d, |v| v, &mut labels_of),
+                    AggregatedMetrics::U64(d) => push(points, d, |v| v as f64, &mut labels_of),
+                    AggregatedMetrics::I64(d) => push(points, d, |v| v as f64, &mut labels_of),
+                }
+            }
+        }
+        Snapshot { metrics }
+    }
+
+    /// The series of `name` (OTel name), empty when it has none.
+    pub(crate) fn series(&self, name: &str) -> &[Point] {
+        self.metrics.get(name).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Number of series held.
+    pub(crate) fn len(&self) -> usize {
+        self.metrics.values().map(Vec::len).sum()
+    }
+
+    /// Adds a series by hand (unit tests).
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let mut labels: Labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        labels.sort();
+        self.metrics.entry(name.to_string()).or_default().push(Point { labels, value, hist: None });
+    }
+}
+
+fn push<T: Copy>(
+    points: &mut Vec<Point>,
+    data: &MetricData<T>,
+    to_f64: impl Fn(T) -> f64,
+    labels_of: &mut dyn FnMut(&mut dyn Iterator<Item = &opentelemetry::KeyValue>) -> Labels,
+) {
+    match data {
+        MetricData::Gauge(g) => points.extend(
+            g.data_points().map(|p| Point { labels: labels_of(&mut p.attributes()), value: to_f64(p.value()), hist: None }),
+        ),
+        MetricData::Sum(s) => points.extend(
+            s.data_points().map(|p| Point { labels: labels_of(&mut p.attributes()), value: to_f64(p.value()), hist: None }),
+        ),
+        MetricData::Histogram(h) => points.extend(h.data_points().map(|p| {
+            let sum = to_f64(p.sum());
+            let count = p.count() as f64;
+            let mean = if count > 0.0 { sum / count } else { f64::NAN };
+            Point { labels: labels_of(&mut p.attributes()), value: mean, hist: Some((sum, count)) }
+        })),
+        MetricData::ExponentialHistogram(h) => points.extend(h.data_points().map(|p| {
+            let sum = to_f64(p.sum());
+            let count = p.count() as f64;
+            let mean = if count > 0.0 { sum / count } else { f64::NAN };
+            Point { labels: labels_of(&mut p.attributes()), value: mean, hist: Some((sum, count)) }
+        })),
+    }
+}

@@ -1,0 +1,397 @@
+//! [`AlertingSystem`]: rules, notifiers and routing behind one handle, and the background
+//! task that collects from the alert reader and evaluates rules on their intervals.
+
+use super::engine::{Evaluator, Slot};
+use super::notify::Notifier;
+use super::reader::AlertReader;
+use super::route::{Router, RoutingConfig, Silence};
+use super::rule::{CompiledRule, LabelMatcher};
+use super::selfmetrics::SelfMetrics;
+use super::snapshot::Snapshot;
+use super::state::{Alert, AlertState, Fingerprint};
+use super::{AlertError, AlertRule};
+use opentelemetry::metrics::MeterProvider;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Settings of an [`AlertingSystem`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertingConfig {
+    /// Load the predefined BitCraps rules (each can still be replaced by name).
+    pub predefined_rules: bool,
+    /// How often the background task wakes to evaluate due rules and send due notifications.
+    pub tick: Duration,
+    /// Routes, grouping, repeat and escalation.
+    pub routing: RoutingConfig,
+    /// Longest a notifier may take before the delivery counts as failed.
+    pub notify_timeout: Duration,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            predefined_rules: true,
+            tick: Duration::from_secs(1),
+            routing: RoutingConfig::default(),
+            notify_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What [`AlertingSystem::evaluate_now`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CycleSummary {
+    /// Rules evaluated (those due).
+    pub evaluated: u64,
+    /// Series in the collection the rules read.
+    pub series: usize,
+    /// Alerts that started firing.
+    pub fired: usize,
+    /// Alerts that resolved.
+    pub resolved: usize,
+    /// Notifications sent successfully.
+    pub notifications: usize,
+    /// Notifications that failed.
+    pub failed: usize,
+}
+
+#[derive(Debug)]
+struct Core {
+    evaluator: Evaluator,
+    router: Router,
+    metrics: Option<SelfMetrics>,
+}
+
+struct Shared {
+    core: Mutex<Core>,
+    notifiers: Mutex<BTreeMap<String, Arc<dyn Notifier>>>,
+    reader: Mutex<Option<AlertReader>>,
+    tick: Duration,
+    notify_timeout: Duration,
+}
+
+/// The alert engine: rules, alert states, routing and notifiers.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::alerting::{AlertCondition, AlertReader, AlertRule, AlertSeverity, AlertingConfig, AlertingSystem};
+/// use opentelemetry::metrics::MeterProvider;
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), bitcraps_otel::alerting::AlertError> {
+/// let reader = AlertReader::new();
+/// let provider = SdkMeterProvider::builder().with_reader(reader.clone()).build();
+/// let forks = provider.meter("bitcraps").u64_counter("bitcraps.consensus.forks").build();
+///
+/// let mut alerting = AlertingSystem::new(AlertingConfig { predefined_rules: false, ..Default::default() });
+/// alerting.add_rule(AlertRule {
+///     name: "AnyFork".into(),
+///     metric_name: "bitcraps_consensus_forks_total".into(),
+///     condition: AlertCondition::GreaterThan(0.0),
+///     severity: AlertSeverity::Critical,
+///     ..Default::default()
+/// })?;
+/// alerting.attach(reader);
+/// forks.add(1, &[]);
+/// let cycle = alerting.evaluate_now().await?;
+/// assert_eq!(cycle.fired, 1);
+/// assert_eq!(alerting.alerts()[0].rule, "AnyFork");
+/// # Ok(()) }
+/// ```
+pub struct AlertingSystem {
+    shared: Arc<Shared>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for AlertingSystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertingSystem").field("running", &self.task.is_some()).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves consistent-enough state for alerting to go on.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AlertingSystem {
+    /// A system with `config`; the predefined rules are loaded when it says so.
+    pub fn new(config: AlertingConfig) -> Self {
+        let mut evaluator = Evaluator::default();
+        if config.predefined_rules {
+            for rule in super::predefined::predefined_rules(super::predefined::memory_limit_bytes()) {
+                match CompiledRule::compile(rule) {
+                    Ok(c) => evaluator.slots.push(Slot::new(c)),
+                    // The registry test keeps this unreachable; never take the node down for it.
+                    Err(e) => tracing::error!(error = %e, "predefined alert rule does not compile"),
+                }
+            }
+        }
+        AlertingSystem {
+            shared: Arc::new(Shared {
+                core: Mutex::new(Core { evaluator, router: Router::new(config.routing), metrics: None }),
+                notifiers: Mutex::new(BTreeMap::new()),
+                reader: Mutex::new(None),
+                tick: if config.tick.is_zero() { Duration::from_secs(1) } else { config.tick },
+                notify_timeout: config.notify_timeout,
+            }),
+            task: None,
+        }
+    }
+
+    /// Adds a rule, or replaces the rule of the same name (predefined ones included).
+    /// Rejected, with the metric's name, when the registry does not know the metric.
+    pub fn add_rule(&self, rule: AlertRule) -> Result<(), AlertError> {
+        let compiled = CompiledRule::compile(rule)?;
+        let mut core = lock(&self.shared.core);
+        let mut rules: Vec<CompiledRule> = core.evaluator.slots.iter().map(|s| s.compiled.clone()).collect();
+        match rules.iter_mut().find(|r| r.rule.name == compiled.rule.name) {
+            Some(r) => *r = compiled,
+            None => rules.push(compiled),
+        }
+        core.evaluator.replace_rules(rules);
+        Ok(())
+    }
+
+    /// Removes a rule by name; its firing alerts resolve.
+    pub fn remove_rule(&self, name: &str) -> bool {
+        let mut core = lock(&self.shared.core);
+        let rules: Vec<CompiledRule> =
+            core.evaluator.slots.iter().filter(|s| s.compiled.rule.name != name).map(|s| s.compiled.clone()).collect();
+        let removed = rules.len() != core.evaluator.slots.len();
+        core.evaluator.replace_rules(rules);
+        removed
+    }
+
+    /// Replaces every rule and the routing at once. If any rule is invalid nothing changes.
+    pub fn replace_rules(&self, rules: Vec<AlertRule>, routing: Option<RoutingConfig>) -> Result<(), AlertError> {
+        let compiled = rules.into_iter().map(CompiledRule::compile).collect::<Result<Vec<_>, _>>()?;
+        let mut core = lock(&self.shared.core);
+        core.evaluator.replace_rules(compiled);
+        if let Some(routing) = routing {
+            core.router.config = routing;
+        }
+        Ok(())
+    }
+
+    /// Replaces rules and routing with a rules file's (predefined rules included unless the
+    /// file says otherwise). A file that does not load changes nothing.
+    pub fn apply(&self, set: &super::RuleSet) -> Result<(), AlertError> {
+        self.replace_rules(set.effective_rules(super::predefined::memory_limit_bytes()), Some(set.routing.clone()))
+    }
+
+    /// Loads (or reloads) a rules file; on error the rules in force keep running.
+    pub fn load_file(&self, path: impl AsRef<std::path::Path>) -> Result<(), AlertError> {
+        let set = super::load_rules_file(path)?;
+        self.apply(&set)
+    }
+
+    /// The rules in force, in evaluation order.
+    pub fn rules(&self) -> Vec<AlertRule> {
+        lock(&self.shared.core).evaluator.slots.iter().map(|s| s.compiled.rule.clone()).collect()
+    }
+
+    /// Replaces routes, grouping and escalation policies.
+    pub fn set_routing(&self, routing: RoutingConfig) {
+        lock(&self.shared.core).router.config = routing;
+    }
+
+    /// Registers a channel under `name` (the name routes and escalation tiers refer to).
+    pub fn add_notifier(&self, name: impl Into<String>, notifier: Arc<dyn Notifier>) {
+        lock(&self.shared.notifiers).insert(name.into(), notifier);
+    }
+
+    /// Records the engine's own metrics on `provider` (by default: the global provider
+    /// [`crate::init`] installs, when [`AlertingSystem::start`] runs).
+    pub fn instrument(&self, provider: &impl MeterProvider) {
+        self.instrument_meter(&provider.meter(crate::metrics::METER_NAME));
+    }
+
+    fn instrument_meter(&self, meter: &opentelemetry::metrics::Meter) {
+        let kinds: Vec<_> = lock(&self.shared.notifiers).values().map(|n| n.kind()).collect();
+        lock(&self.shared.core).metrics = Some(SelfMetrics::new(meter, &kinds));
+    }
+
+    /// Uses `reader` for collections (instead of the one [`crate::init`] registered).
+    pub fn attach(&self, reader: AlertReader) {
+        *lock(&self.shared.reader) = Some(reader);
+    }
+
+    /// Starts evaluating in the background on the current tokio runtime, reading through the
+    /// reader [`crate::init`] registered (`BITCRAPS_ALERTING=1`, or
+    /// [`crate::TelemetryBuilder::alerting`]) unless one was [`attach`](Self::attach)ed.
+    pub async fn start(&mut self) -> Result<(), AlertError> {
+        self.start_background()
+    }
+
+    /// [`start`](Self::start) for code that is not async but runs inside a tokio runtime.
+    pub fn start_background(&mut self) -> Result<(), AlertError> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| AlertError::NoRuntime)?;
+        {
+            let mut reader = lock(&self.shared.reader);
+            if reader.is_none() {
+                *reader = Some(AlertReader::global().ok_or(AlertError::NoReader)?);
+            }
+        }
+        if lock(&self.shared.core).metrics.is_none() {
+            self.instrument_meter(&opentelemetry::global::meter(crate::metrics::METER_NAME));
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        let shared = Arc::clone(&self.shared);
+        self.task = Some(handle.spawn(async move {
+            let mut interval = tokio::time::interval(shared.tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if let Err(e) = cycle(&shared).await {
+                    tracing::warn!(target: "bitcraps_otel::alerting", error = %e, "alert evaluation failed");
+                }
+            }
+        }));
+        Ok(())
+    }
+
+    /// Stops the background task (rules and alert states are kept).
+    pub fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Runs one cycle now: collect, evaluate the due rules, send due notifications.
+    pub async fn evaluate_now(&self) -> Result<CycleSummary, AlertError> {
+        cycle(&self.shared).await
+    }
+
+    /// Alerts that are pending or firing, most severe first.
+    pub fn alerts(&self) -> Vec<Alert> {
+        let core = lock(&self.shared.core);
+        let rules: HashMap<&str, &AlertRule> =
+            core.evaluator.slots.iter().map(|s| (s.compiled.rule.name.as_str(), &s.compiled.rule)).collect();
+        let now = Instant::now();
+        let mut out: Vec<Alert> = core
+            .evaluator
+            .alerts
+            .iter()
+            .filter(|(_, e)| matches!(e.state, AlertState::Pending | AlertState::Firing))
+            .map(|(fp, e)| {
+                let (desc, tags) = rules.get(e.rule.as_str()).map_or(("", &[][..]), |r| (r.description.as_str(), r.tags.as_slice()));
+                e.view(*fp, desc, tags, now)
+            })
+            .collect();
+        out.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.rule.cmp(&b.rule)).then(a.fingerprint.cmp(&b.fingerprint)));
+        out
+    }
+
+    /// Acknowledges a firing alert: no more escalation tiers or repeats for it (resolution
+    /// is still announced). False when no such alert is firing.
+    pub fn acknowledge(&self, fingerprint: Fingerprint) -> bool {
+        let mut core = lock(&self.shared.core);
+        match core.evaluator.alerts.get_mut(&fingerprint) {
+            Some(e) if e.state == AlertState::Firing => {
+                e.acknowledged = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Silences alerts matching all `matchers` for `duration`; returns the silence id.
+    pub fn silence(&self, matchers: Vec<LabelMatcher>, duration: Duration, comment: impl Into<String>) -> u64 {
+        let matchers = matchers
+            .into_iter()
+            .map(|m| LabelMatcher { name: super::rule::normalize_label(&m.name), ..m })
+            .collect();
+        let silence = Silence { matchers, until: Instant::now() + duration, comment: comment.into() };
+        lock(&self.shared.core).router.add_silence(silence)
+    }
+
+    /// Ends a silence early. False when it had already expired or never existed.
+    pub fn expire_silence(&self, id: u64) -> bool {
+        lock(&self.shared.core).router.silences.remove(&id).is_some()
+    }
+}
+
+impl Drop for AlertingSystem {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One evaluation and dispatch cycle.
+async fn cycle(shared: &Shared) -> Result<CycleSummary, AlertError> {
+    let now = Instant::now();
+    let started = std::time::Instant::now();
+    let mut summary = CycleSummary::default();
+    let reader = lock(&shared.reader).clone();
+    let notifiers: Vec<(String, Arc<dyn Notifier>)> =
+        lock(&shared.notifiers).iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect();
+    let channels: Vec<String> = notifiers.iter().map(|(k, _)| k.clone()).collect();
+
+    let outgoing = {
+        let mut core = lock(&shared.core);
+        if core.evaluator.any_due(now) {
+            let reader = reader.ok_or(AlertError::NoReader)?;
+            let wanted = core.evaluator.wanted();
+            let snap = reader.collect_with(|rm| Snapshot::from_resource_metrics(rm, Some(&wanted)))?;
+            summary.series = snap.len();
+            let report = core.evaluator.evaluate(&snap, now);
+            summary.evaluated = report.evaluated;
+            for (_, t) in &report.transitions {
+                match t {
+                    super::state::Transition::Fired => summary.fired += 1,
+                    super::state::Transition::Resolved => summary.resolved += 1,
+                }
+            }
+        }
+        let core = &mut *core;
+        let rules: HashMap<&str, &AlertRule> =
+            core.evaluator.slots.iter().map(|s| (s.compiled.rule.name.as_str(), &s.compiled.rule)).collect();
+        core.router.dispatch(&mut core.evaluator.alerts, &rules, &channels, now)
+    };
+
+    let mut results = Vec::with_capacity(outgoing.len());
+    for o in outgoing {
+        let Some((_, notifier)) = notifiers.iter().find(|(name, _)| *name == o.notification.channel) else {
+            results.push((o, false));
+            continue;
+        };
+        let ok = match tokio::time::timeout(shared.notify_timeout, notifier.notify(&o.notification)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(target: "bitcraps_otel::alerting", channel = %o.notification.channel, error = %e, "notification failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(target: "bitcraps_otel::alerting", channel = %o.notification.channel, "notification timed out");
+                false
+            }
+        };
+        if ok {
+            summary.notifications += 1;
+        } else {
+            summary.failed += 1;
+        }
+        results.push((o, ok));
+    }
+
+    let mut core = lock(&shared.core);
+    let core = &mut *core;
+    core.router.record(&mut core.evaluator.alerts, &results, now);
+    if let Some(m) = core.metrics.as_mut() {
+        for (o, ok) in &results {
+            if let Some((_, n)) = notifiers.iter().find(|(name, _)| *name == o.notification.channel) {
+                m.notified(n.kind(), *ok);
+            }
+        }
+        if summary.evaluated > 0 {
+            m.cycle(summary.evaluated, started.elapsed(), &core.evaluator.alerts);
+        }
+    }
+    Ok(summary)
+}

@@ -1,0 +1,56 @@
+//! Tracks whether a push exporter's last export succeeded, for the readiness check.
+
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::Temporality;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The outcome of the latest export, shared between the exporter and whoever asks.
+#[derive(Clone, Debug, Default)]
+pub struct ExportStatus(Arc<Mutex<Option<(Instant, Result<(), String>)>>>);
+
+impl ExportStatus {
+    /// `None` before the first export, else when it ended and whether it succeeded.
+    pub fn last(&self) -> Option<(Instant, Result<(), String>)> {
+        self.0.lock().map(|g| g.clone()).unwrap_or(None)
+    }
+
+    fn record(&self, result: &OTelSdkResult) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some((Instant::now(), result.as_ref().map(|_| ()).map_err(|e| e.to_string())));
+        }
+    }
+}
+
+/// Wraps a push exporter and records each export's outcome in an [`ExportStatus`].
+#[derive(Debug)]
+pub struct TrackedExporter<E> {
+    inner: E,
+    status: ExportStatus,
+}
+
+impl<E> TrackedExporter<E> {
+    /// Wraps `inner`; outcomes go to `status`.
+    pub fn new(inner: E, status: ExportStatus) -> Self {
+        TrackedExporter { inner, status }
+    }
+}
+
+impl<E: PushMetricExporter> PushMetricExporter for TrackedExporter<E> {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let result = self.inner.export(metrics).await;
+        self.status.record(&result);
+        result
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn temporality(&self) -> Temporality {
+        self.inner.temporality()
+    }
+}

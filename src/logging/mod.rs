@@ -1,0 +1,243 @@
+//! Structured logging and tracing: JSON lines with correlation ids on stdout, per-module levels,
+//! spans and log records over OTLP, the three logging macros, and redaction of secrets.
+//!
+//! [`crate::init`] installs all of it. For logging alone:
+//!
+//! ```no_run
+//! use bitcraps_otel::logging::{init_production_logging, set_correlation_context, CorrelationContext};
+//!
+//! # fn main() -> Result<(), bitcraps_otel::logging::LoggingError> {
+//! // RUST_LOG / BITCRAPS_LOG, BITCRAPS_LOG_FORMAT, BITCRAPS_LOG_REDACT, OTEL_EXPORTER_OTLP_*.
+//! let logging = init_production_logging()?;
+//! set_correlation_context(CorrelationContext::new().with_user_id("user_123".to_string()));
+//! tracing::info!(table = 7, "seated");
+//! // {"timestamp":"…Z","level":"INFO","target":"app","message":"seated","fields":{"table":7},
+//! //  "correlation_id":"…","user_id":"user_123"}
+//! drop(logging); // flushes spans and log records
+//! # Ok(()) }
+//! ```
+//!
+//! One concept per file:
+//! - [`context`]: [`CorrelationContext`] and how it becomes current (thread, guard, future).
+//! - [`redact`]: which field names are secrets ([`Redactor`]).
+//! - `format`: the JSON / human-readable line formatter.
+//! - [`subscriber`]: the filter and layer stack ([`LoggingBuilder`]) and its global installation.
+//! - [`pipeline`]: tracer and logger providers over OTLP, with scrubbing processors.
+//! - [`propagation`]: W3C `traceparent` in (axum layer) and out (reqwest helper).
+//! - [`macros`]: `log_performance!`, `log_business_event!`, `log_security_event!`.
+
+pub mod context;
+mod format;
+pub mod macros;
+pub mod pipeline;
+pub mod propagation;
+pub mod redact;
+pub mod subscriber;
+
+pub use context::{clear_correlation_context, set_correlation_context, CorrelationContext, CorrelationGuard, Scoped};
+pub use format::LogFormat;
+pub use redact::{Redactor, DEFAULT_SECRET_FIELDS, REDACTED};
+pub use subscriber::LoggingBuilder;
+
+use crate::config::{Config, ConfigError};
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+
+/// Why logging could not start or stop.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    /// The configuration is invalid; the inner error names the field.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// A level directive did not parse.
+    #[error("invalid log filter `{directives}`: {reason}")]
+    Filter {
+        /// The directives as given.
+        directives: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// A logging guard from an earlier call is still alive.
+    #[error("logging is already installed: drop or shut down the existing guard first")]
+    AlreadyInstalled,
+    /// Another global `tracing` subscriber was installed by someone else.
+    #[error(
+        "another global tracing subscriber is already installed; use it alone, or let bitcraps_otel \
+         install logging (or turn that off with BITCRAPS_LOG_INSTALL=false / ConfigBuilder::without_logging)"
+    )]
+    ForeignSubscriber,
+    /// An OTLP exporter could not be built.
+    #[error("cannot build the {signal} OTLP exporter for {endpoint}: {reason}")]
+    Exporter {
+        /// `traces` or `logs`.
+        signal: &'static str,
+        /// The configured endpoint.
+        endpoint: String,
+        /// The exporter's message.
+        reason: String,
+    },
+    /// The runtime the gRPC exporters need could not start.
+    #[error("cannot start the logging runtime: {0}")]
+    Runtime(std::io::Error),
+    /// Flushing or shutting down the tracer or logger provider failed.
+    #[error("logging shutdown failed: {0}")]
+    Shutdown(String),
+}
+
+/// Installs logging alone, configured from the environment (see [`Config::from_env`]): JSON
+/// lines on stdout, and spans and log records over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is
+/// set. Keep the guard: dropping it flushes what is buffered.
+///
+/// A second call while the guard lives is [`LoggingError::AlreadyInstalled`]; a global
+/// subscriber installed by other code is [`LoggingError::ForeignSubscriber`].
+pub fn init_production_logging() -> Result<LoggingGuard, LoggingError> {
+    init_logging_with(&Config::from_env()?)
+}
+
+/// Like [`init_production_logging`], with an explicit configuration.
+pub fn init_logging_with(config: &Config) -> Result<LoggingGuard, LoggingError> {
+    install(config, crate::telemetry::resource(config), None)
+}
+
+fn exporter_error(e: crate::Error) -> LoggingError {
+    match e {
+        crate::Error::Exporter { signal, endpoint, reason } => LoggingError::Exporter { signal, endpoint, reason },
+        other => LoggingError::Exporter { signal: "logs", endpoint: String::new(), reason: other.to_string() },
+    }
+}
+
+/// Builds the providers (when OTLP is configured), installs the global subscriber and returns
+/// the guard. `handle` is the runtime gRPC channels live on; without one, the current runtime
+/// or a small owned one is used.
+pub(crate) fn install(
+    config: &Config,
+    resource: Resource,
+    handle: Option<&tokio::runtime::Handle>,
+) -> Result<LoggingGuard, LoggingError> {
+    let mut builder = LoggingBuilder::from_config(config);
+    let mut guard = LoggingGuard {
+        builder: builder.clone(),
+        tracer_provider: None,
+        logger_provider: None,
+        runtime: None,
+        installed: false,
+    };
+    if let (Some(otlp), false) = (config.otlp(), config.sdk_disabled()) {
+        let handle = match handle.cloned().or_else(|| tokio::runtime::Handle::try_current().ok()) {
+            Some(h) => h,
+            None => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("bitcraps-logging")
+                    .enable_all()
+                    .build()
+                    .map_err(LoggingError::Runtime)?;
+                let h = rt.handle().clone();
+                guard.runtime = Some(rt);
+                h
+            }
+        };
+        let _enter = handle.enter();
+        let redactor = builder.redactor_ref().clone();
+        let spans = crate::export::otlp::span_exporter(otlp).map_err(exporter_error)?;
+        let tracer = pipeline::tracer_provider(spans, resource.clone(), redactor.clone());
+        guard.tracer_provider = Some(tracer.clone());
+        let logs = crate::export::otlp::log_exporter(otlp).map_err(exporter_error)?;
+        let logger = pipeline::logger_provider(logs, resource, redactor);
+        guard.logger_provider = Some(logger.clone());
+        builder = builder.tracer_provider(tracer).logger_provider(logger);
+    }
+    subscriber::install_global(builder.build_layer(std::io::stdout)?)?;
+    guard.installed = true;
+    Ok(guard)
+}
+
+/// Keeps logging installed. Dropping it (or [`LoggingGuard::shutdown`]) stops export, flushes
+/// the tracer and logger providers, and leaves plain line logging in place.
+pub struct LoggingGuard {
+    builder: LoggingBuilder,
+    tracer_provider: Option<SdkTracerProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
+    runtime: Option<tokio::runtime::Runtime>,
+    installed: bool,
+}
+
+impl std::fmt::Debug for LoggingGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggingGuard")
+            .field("exports_spans", &self.tracer_provider.is_some())
+            .field("exports_logs", &self.logger_provider.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoggingGuard {
+    /// The tracer provider spans are exported through, when OTLP is configured.
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.tracer_provider.as_ref()
+    }
+
+    /// The logger provider log records are exported through, when OTLP is configured.
+    pub fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
+        self.logger_provider.as_ref()
+    }
+
+    /// Flushes spans and log records without stopping.
+    pub fn flush(&self) -> Result<(), LoggingError> {
+        let mut errors = Vec::new();
+        if let Some(Err(e)) = self.tracer_provider.as_ref().map(SdkTracerProvider::force_flush) {
+            errors.push(format!("traces: {e}"));
+        }
+        if let Some(Err(e)) = self.logger_provider.as_ref().map(SdkLoggerProvider::force_flush) {
+            errors.push(format!("logs: {e}"));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(LoggingError::Shutdown(errors.join("; ")))
+        }
+    }
+
+    /// Stops export, flushes and shuts down both providers, and reports what failed.
+    pub fn shutdown(mut self) -> Result<(), LoggingError> {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<(), LoggingError> {
+        if self.installed {
+            self.installed = false;
+            // Keep writing lines (the exit path logs too), without the providers.
+            let fallback = self.builder.clone().without_export().build_layer(std::io::stdout).ok();
+            subscriber::deactivate_global(fallback);
+        }
+        let mut errors = Vec::new();
+        if let Some(p) = self.tracer_provider.take() {
+            // Flush first so the final batch goes out even if shutdown times out.
+            if let Err(e) = p.force_flush().and(p.shutdown()) {
+                errors.push(format!("traces: {e}"));
+            }
+        }
+        if let Some(p) = self.logger_provider.take() {
+            if let Err(e) = p.force_flush().and(p.shutdown()) {
+                errors.push(format!("logs: {e}"));
+            }
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(LoggingError::Shutdown(errors.join("; ")))
+        }
+    }
+}
+
+impl Drop for LoggingGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown_inner() {
+            eprintln!("bitcraps_otel: {e}");
+        }
+    }
+}

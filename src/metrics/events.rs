@@ -1,0 +1,60 @@
+//! Instruments behind the logging macros: operation durations, business and security events.
+
+use super::{CounterSeries, HistogramBy};
+use crate::semconv::{metric, AttributeEnum, BusinessEvent, OperationName, SecurityEvent};
+use opentelemetry::metrics::Meter;
+use std::time::Duration;
+
+/// What [`crate::log_performance!`], [`crate::log_business_event!`] and
+/// [`crate::log_security_event!`] record. Get it from [`super::Metrics::events`].
+///
+/// Names outside the registry's vocabulary are counted under `other`, so no input can add a
+/// series.
+pub struct EventMetrics {
+    operation_duration: HistogramBy<OperationName>,
+    business: CounterSeries<BusinessEvent>,
+    security: CounterSeries<SecurityEvent>,
+}
+
+impl EventMetrics {
+    pub(crate) fn new(meter: &Meter) -> Self {
+        EventMetrics {
+            operation_duration: HistogramBy::new(meter, &metric::OPERATION_DURATION),
+            business: CounterSeries::by(meter, &metric::BUSINESS_EVENTS),
+            security: CounterSeries::by(meter, &metric::SECURITY_EVENTS),
+        }
+    }
+
+    /// One `operation` took `duration` (`bitcraps_operation_duration_seconds`).
+    #[inline]
+    pub fn operation(&self, operation: OperationName, duration: Duration) {
+        self.operation_duration.record(operation, duration.as_secs_f64());
+    }
+
+    /// One business event (`bitcraps_business_events_total`).
+    #[inline]
+    pub fn business(&self, event: BusinessEvent) {
+        self.business.add_for(event, 1);
+    }
+
+    /// One security event (`bitcraps_security_events_total`).
+    #[inline]
+    pub fn security(&self, event: SecurityEvent) {
+        self.security.add_for(event, 1);
+    }
+
+    /// Like [`EventMetrics::operation`], from a free-form name (`other` when unknown).
+    pub fn operation_named(&self, operation: &str, duration: Duration) {
+        self.operation(OperationName::from_value(operation), duration);
+    }
+
+    /// Like [`EventMetrics::business`], from a free-form name (`other` when unknown).
+    pub fn business_named(&self, event: &str) {
+        self.business(BusinessEvent::from_value(event));
+    }
+
+    /// Like [`EventMetrics::security`], from a free-form name (`other` when unknown).
+    pub fn security_named(&self, event: &str) {
+        self.security(SecurityEvent::from_value(event));
+    }
+}
