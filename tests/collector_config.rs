@@ -141,6 +141,9 @@ fn every_pipeline_references_defined_components_and_every_component_is_used() {
     }
 }
 
+/// A change that breaks a configuration.
+type Mutation = Box<dyn Fn(&mut Value)>;
+
 #[test]
 fn the_structure_check_catches_broken_configs() {
     let good = load(CONFIGS[0]);
@@ -149,7 +152,7 @@ fn the_structure_check_catches_broken_configs() {
         f(&mut cfg);
         structure_problems(&cfg)
     };
-    let cases: [(&str, Box<dyn Fn(&mut Value)>); 5] = [
+    let cases: [(&str, Mutation); 5] = [
         (
             "is not defined",
             Box::new(|c| {
