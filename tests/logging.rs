@@ -231,7 +231,8 @@ impl SpanProcessor for Collect {
 }
 
 fn attr(span: &SpanData, key: &str) -> Option<String> {
-    span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string())
+    // The last value set wins (the SDK appends on record).
+    span.attributes.iter().rev().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string())
 }
 
 #[test]

@@ -8,6 +8,10 @@ use bitcraps_otel::{init_with, Config};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -50,6 +54,19 @@ impl LogsService for Received {
     }
 }
 
+/// Metrics are not under test here; accept and drop them.
+struct DropMetrics;
+
+#[tonic::async_trait]
+impl MetricsService for DropMetrics {
+    async fn export(
+        &self,
+        _request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        Ok(tonic::Response::new(ExportMetricsServiceResponse { partial_success: None }))
+    }
+}
+
 async fn grpc_receiver(received: Received) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -57,6 +74,7 @@ async fn grpc_receiver(received: Received) -> String {
         tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(received.clone()))
             .add_service(LogsServiceServer::new(received))
+            .add_service(MetricsServiceServer::new(DropMetrics))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     format!("http://{addr}")
@@ -131,15 +149,20 @@ async fn round_trip(protocol: OtlpProtocol) {
     let telemetry = init_with(config).expect("init");
 
     let ctx = CorrelationContext::new().with_user_id("user_123");
-    let span = tracing::info_span!("bitcraps.game", bitcraps.game.id = "game_456", password = "hunter2");
-    let trace_id = span.context().span().span_context().trace_id();
-    ctx.clone()
+    let trace_id = ctx
+        .clone()
         .scope(async {
-            tracing::info!(winner = "alice", api_key = "k-9", "game settled");
-            // The SDK's own events must not become exported records.
-            tracing::warn!(target: "opentelemetry_sdk", "internal noise");
+            let span = tracing::info_span!("bitcraps.game", bitcraps.game.id = "game_456", password = "hunter2");
+            let trace_id = span.context().span().span_context().trace_id();
+            async {
+                tracing::info!(winner = "alice", api_key = "k-9", "game settled");
+                // The SDK's own events must not become exported records.
+                tracing::warn!(target: "opentelemetry_sdk", "internal noise");
+            }
+            .instrument(span)
+            .await;
+            trace_id
         })
-        .instrument(span)
         .await;
 
     // The guard's shutdown flushes both batch processors: nothing may be left behind.

@@ -166,8 +166,10 @@ impl CorrelationContext {
     /// assert!(CorrelationContext::current().is_none());
     /// ```
     pub fn enter(self) -> CorrelationGuard {
-        let previous = swap_current(Some(Arc::new(self)));
-        CorrelationGuard { previous, _not_send: std::marker::PhantomData }
+        let ctx = Arc::new(self);
+        let otel = attach_otel(&ctx);
+        let previous = swap_current(Some(ctx));
+        CorrelationGuard { previous, _otel: otel }
     }
 
     /// Runs `future` with this context current on every poll, whichever thread polls it.
@@ -189,6 +191,22 @@ impl CorrelationContext {
     pub fn scope<F: Future>(self, future: F) -> Scoped<F> {
         Scoped { context: Some(Arc::new(self)), inner: Box::pin(future) }
     }
+}
+
+/// The correlation context as an OpenTelemetry context value. Spans record the OpenTelemetry
+/// context they are created in as their parent context, so a span created under a correlation
+/// context carries its ids whenever and wherever it is started or ended.
+#[derive(Debug)]
+pub(crate) struct CorrelationValue(pub(crate) Arc<CorrelationContext>);
+
+fn attach_otel(ctx: &Arc<CorrelationContext>) -> opentelemetry::ContextGuard {
+    opentelemetry::Context::current_with_value(CorrelationValue(ctx.clone())).attach()
+}
+
+/// The context a span should carry: the one it was created under (`parent`), else the one
+/// current now.
+pub(crate) fn for_span(parent: &opentelemetry::Context) -> Option<Arc<CorrelationContext>> {
+    parent.get::<CorrelationValue>().map(|v| v.0.clone()).or_else(CorrelationContext::current)
 }
 
 thread_local! {
@@ -239,8 +257,8 @@ pub fn clear_correlation_context() {
 #[derive(Debug)]
 pub struct CorrelationGuard {
     previous: Option<Arc<CorrelationContext>>,
-    // The context lives in a thread-local, so the guard must be dropped on the same thread.
-    _not_send: std::marker::PhantomData<*const ()>,
+    // Detached on drop; also makes the guard `!Send`, as the context lives in a thread-local.
+    _otel: opentelemetry::ContextGuard,
 }
 
 impl Drop for CorrelationGuard {
@@ -265,13 +283,15 @@ impl<F> std::fmt::Debug for Scoped<F> {
 /// Swaps the future's context into the thread-local and back, even if the poll panics.
 struct PollSwap<'a> {
     slot: &'a mut Option<Arc<CorrelationContext>>,
+    _otel: Option<opentelemetry::ContextGuard>,
 }
 
 impl<'a> PollSwap<'a> {
     fn enter(slot: &'a mut Option<Arc<CorrelationContext>>) -> Self {
         let mine = slot.take();
+        let otel = mine.as_ref().map(attach_otel);
         *slot = swap_current(mine);
-        PollSwap { slot }
+        PollSwap { slot, _otel: otel }
     }
 }
 

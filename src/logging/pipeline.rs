@@ -28,7 +28,7 @@ fn correlation_attributes(ctx: &CorrelationContext) -> impl Iterator<Item = (&'s
     })
 }
 
-/// Adds correlation ids when a span starts and redacts secret attributes when it ends, then
+/// Adds correlation ids when a span starts (those it was created under, else the current ones) and redacts secret attributes when it ends, then
 /// hands the span to `P`.
 #[derive(Debug)]
 pub struct ScrubbingSpanProcessor<P> {
@@ -52,7 +52,7 @@ fn scrub(redactor: &Redactor, attrs: &mut [KeyValue]) {
 impl<P: SpanProcessor> SpanProcessor for ScrubbingSpanProcessor<P> {
     fn on_start(&self, span: &mut Span, cx: &Context) {
         use opentelemetry::trace::Span as _;
-        if let Some(ctx) = CorrelationContext::current() {
+        if let Some(ctx) = super::context::for_span(cx) {
             for (k, v) in correlation_attributes(&ctx) {
                 span.set_attribute(KeyValue::new(k, v));
             }
