@@ -40,7 +40,7 @@ fn alerting_from_env() -> bool {
 /// ```
 /// use bitcraps_otel::{init_with, Config, Error};
 ///
-/// let config = Config::builder().prometheus_addr("127.0.0.1:0").build()?;
+/// let config = Config::builder().prometheus_addr("127.0.0.1:0").health_addr("127.0.0.1:0").build()?;
 /// let telemetry = init_with(config.clone())?;
 /// telemetry.metrics().gaming().bet_placed(5);
 /// assert!(telemetry.render_prometheus().unwrap().contains("bitcraps_bets_total"));
@@ -60,7 +60,7 @@ pub fn init_with(config: Config) -> Result<Telemetry, Error> {
 /// use bitcraps_otel::{Config, TelemetryBuilder};
 /// use bitcraps_otel::metrics::probe::SimulatedProbe;
 ///
-/// let config = Config::builder().without_prometheus().build()?;
+/// let config = Config::builder().without_prometheus().without_health().build()?;
 /// let telemetry = TelemetryBuilder::new(config)
 ///     .device_probe(Arc::new(SimulatedProbe::new()))
 ///     .start()?;

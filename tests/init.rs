@@ -13,7 +13,7 @@ use std::sync::Mutex;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn loopback() -> Config {
-    Config::builder().prometheus_addr("127.0.0.1:0").build().expect("config")
+    Config::builder().prometheus_addr("127.0.0.1:0").health_addr("127.0.0.1:0").build().expect("config")
 }
 
 #[test]
@@ -48,7 +48,7 @@ fn a_taken_port_is_a_bind_error_and_releases_init() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken = holder.local_addr().expect("addr");
-    let config = Config::builder().prometheus_addr(taken.to_string()).build().expect("config");
+    let config = Config::builder().prometheus_addr(taken.to_string()).without_health().build().expect("config");
     match init_with(config) {
         Err(Error::Bind { what, addr, .. }) => assert_eq!((what, addr), ("prometheus", taken)),
         other => panic!("expected a bind error, got {other:?}"),
@@ -87,7 +87,7 @@ fn node_rejects_bad_environment_naming_the_variable() {
 #[test]
 fn sdk_disabled_serves_nothing_and_instruments_still_work() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let config = Config::builder().prometheus_addr("127.0.0.1:0").sdk_disabled(true).build().expect("config");
+    let config = Config::builder().prometheus_addr("127.0.0.1:0").health_addr("127.0.0.1:0").sdk_disabled(true).build().expect("config");
     let telemetry = init_with(config).expect("init");
     assert_eq!(telemetry.prometheus_addr(), None);
     telemetry.metrics().gaming().bet_placed(10);
@@ -97,7 +97,7 @@ fn sdk_disabled_serves_nothing_and_instruments_still_work() {
 #[test]
 fn cardinality_is_capped_with_an_overflow_series() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let config = Config::builder().prometheus_addr("127.0.0.1:0").cardinality_limit(10).build().expect("config");
+    let config = Config::builder().prometheus_addr("127.0.0.1:0").without_health().cardinality_limit(10).build().expect("config");
     let telemetry = init_with(config).expect("init");
     let provider = telemetry.meter_provider().expect("provider");
     let counter = provider.meter("app").u64_counter("app.requests").build();

@@ -96,6 +96,7 @@ async fn round_trip(protocol: OtlpProtocol) {
         .service_name("otlp-test")
         .node_id("n-otlp")
         .without_prometheus()
+        .without_health()
         .otlp_endpoint(endpoint)
         .otlp_protocol(protocol)
         .metric_export_interval(Duration::from_millis(200))

@@ -5,6 +5,7 @@
 //! levels, `BITCRAPS_LOG_FORMAT=pretty` for humans) through the SDK's logging, which `start`
 //! installs. Stops cleanly on ctrl-c or SIGTERM.
 
+use bitcraps_otel::alerting::{self, AlertingConfig, AlertingSystem, LogNotifier, RuleSet};
 use bitcraps_otel::metrics::probe::SimulatedProbe;
 use bitcraps_otel::sim::{SimConfig, Simulator};
 use bitcraps_otel::{ConfigBuilder, TelemetryBuilder};
@@ -31,6 +32,14 @@ struct Args {
     /// Node id label; overrides BITCRAPS_NODE_ID.
     #[arg(long)]
     node_id: Option<String>,
+    /// Alert rules, routes and escalation policies (YAML), on top of the predefined rules
+    /// unless the file says `predefined: false`. Reloaded on SIGHUP; a bad reload keeps the
+    /// rules in force.
+    #[arg(long, env = "BITCRAPS_ALERT_RULES")]
+    alert_rules: Option<std::path::PathBuf>,
+    /// Run no alert engine (and register no alert metric reader).
+    #[arg(long)]
+    no_alerting: bool,
 }
 
 fn main() -> ExitCode {
@@ -64,7 +73,18 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let telemetry = match TelemetryBuilder::new(config).device_probe(Arc::new(SimulatedProbe::new())).start() {
+    let alert_rules = match args.alert_rules.as_deref().map(alerting::load_rules_file).transpose() {
+        Ok(rules) => rules,
+        Err(e) => {
+            eprintln!("bitcraps-node: invalid alert rules: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let telemetry = match TelemetryBuilder::new(config)
+        .device_probe(Arc::new(SimulatedProbe::new()))
+        .alerting(!args.no_alerting)
+        .start()
+    {
         Ok(t) => t,
         Err(e) => {
             eprintln!("bitcraps-node: {e}");
@@ -77,14 +97,33 @@ async fn run(args: Args) -> ExitCode {
     if let Some(otlp) = telemetry.config().otlp() {
         tracing::info!(endpoint = %otlp.endpoint, protocol = ?otlp.protocol, "exporting OTLP metrics");
     }
+    if let Some(addr) = telemetry.health_addr() {
+        tracing::info!(%addr, "serving health probes on http://{addr}/health and /ready");
+    }
+    let _alerting = if args.no_alerting { None } else { start_alerting(alert_rules, args.alert_rules.clone()) };
     let sim = Simulator::new(telemetry.metrics().clone(), SimConfig { rate: args.rate, seed: args.seed });
-    let stop = async move {
-        match args.duration {
-            Some(d) => tokio::select! { _ = tokio::time::sleep(d) => {}, _ = shutdown_signal() => {} },
-            None => shutdown_signal().await,
+    let (stop_sim, sim_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sim_task = tokio::spawn(sim.run(async move {
+        let _ = sim_stopped.await;
+    }));
+    let signalled = match args.duration {
+        Some(d) => tokio::select! { _ = tokio::time::sleep(d) => false, _ = shutdown_signal() => true },
+        None => {
+            shutdown_signal().await;
+            true
         }
     };
-    let stats = sim.run(stop).await;
+    if signalled {
+        // Out of the load balancer first, then let in-flight games settle, then flush.
+        let drain = telemetry.config().health().drain_period;
+        if let Some(health) = telemetry.health() {
+            health.begin_shutdown();
+        }
+        tracing::info!(drain_ms = drain.as_millis() as u64, "shutdown requested: not ready, draining");
+        tokio::time::sleep(drain).await;
+    }
+    let _ = stop_sim.send(());
+    let stats = sim_task.await.unwrap_or_default();
     tracing::info!(
         events = stats.events,
         games = stats.games_completed,
@@ -103,6 +142,40 @@ async fn run(args: Args) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Starts the alert engine (predefined rules plus the file's) with the log as its channel,
+/// and reloads the file on SIGHUP.
+fn start_alerting(rules: Option<RuleSet>, path: Option<std::path::PathBuf>) -> Option<Arc<AlertingSystem>> {
+    let set = rules.unwrap_or_else(|| RuleSet { predefined: true, ..Default::default() });
+    let mut system = AlertingSystem::new(AlertingConfig { predefined_rules: false, ..Default::default() });
+    system.add_notifier("log", Arc::new(LogNotifier));
+    if let Err(e) = system.apply(&set) {
+        tracing::error!(error = %e, "alert rules not applied");
+    }
+    if let Err(e) = system.start_background() {
+        tracing::error!(error = %e, "alerting not started");
+        return None;
+    }
+    tracing::info!(rules = system.rules().len(), "alerting started");
+    let system = Arc::new(system);
+    #[cfg(unix)]
+    if let Some(path) = path {
+        let weak = Arc::downgrade(&system);
+        tokio::spawn(async move {
+            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+            while hup.recv().await.is_some() {
+                let Some(system) = weak.upgrade() else { return };
+                match system.load_file(&path) {
+                    Ok(()) => tracing::info!(rules = system.rules().len(), path = %path.display(), "alert rules reloaded"),
+                    Err(e) => tracing::error!(error = %e, "alert rules reload failed; the previous rules stay in force"),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Some(system)
 }
 
 /// Resolves on ctrl-c or, on Unix, SIGTERM (what Kubernetes sends).

@@ -33,7 +33,7 @@ mod router;
 
 pub use async_trait::async_trait;
 pub use builtin::{FnCheck, TcpServingCheck};
-pub use checker::{CheckReport, CheckStatus, HealthChecker, HealthError, Readiness, ReadinessReport};
+pub use checker::{CheckReport, CheckStatus, HealthChecker, HealthError, Readiness, ReadinessReport, MAX_CHECKS};
 pub use router::router;
 
 use opentelemetry::metrics::{Meter, ObservableGauge};

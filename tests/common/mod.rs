@@ -18,10 +18,11 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The running node and the address its bridge listens on.
+/// The running node, the address its bridge listens on, and its health endpoints' address.
 pub struct Node {
     pub child: KillOnDrop,
     pub addr: SocketAddr,
+    pub health: Option<SocketAddr>,
 }
 
 /// Starts `bitcraps-node` on a loopback port chosen by the OS and waits until it says where.
@@ -30,6 +31,7 @@ pub fn start_node(extra_env: &[(&str, &str)], args: &[&str]) -> Node {
     cmd.args(["--prometheus-addr", "127.0.0.1:0", "--rate", "400", "--seed", "42"])
         .args(args)
         .env("BITCRAPS_COLLECTION_INTERVAL", "1s")
+        .env("BITCRAPS_HEALTH_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -44,15 +46,28 @@ pub fn start_node(extra_env: &[(&str, &str)], args: &[&str]) -> Node {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("http://").nth(1) {
-                if let Some(addr) = rest.split('/').next().and_then(|a| a.parse::<SocketAddr>().ok()) {
-                    let _ = tx.send(addr);
+                let mut parts = rest.splitn(2, '/');
+                let addr = parts.next().and_then(|a| a.parse::<SocketAddr>().ok());
+                let path = parts.next().unwrap_or("");
+                if let Some(addr) = addr {
+                    let what = if path.starts_with("metrics") { "metrics" } else { "health" };
+                    let _ = tx.send((what, addr));
                 }
             }
         }
     });
     let child = KillOnDrop(child);
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("the node announced its metrics address");
-    Node { child, addr }
+    let (mut addr, mut health) = (None, None);
+    // The node announces the bridge, then the health endpoints (when enabled).
+    while addr.is_none() || (health.is_none() && addr.is_some()) {
+        match rx.recv_timeout(Duration::from_secs(if addr.is_none() { 30 } else { 2 })) {
+            Ok(("metrics", a)) => addr = Some(a),
+            Ok((_, a)) => health = Some(a),
+            Err(_) => break,
+        }
+    }
+    let addr = addr.expect("the node announced its metrics address");
+    Node { child, addr, health }
 }
 
 /// A plain HTTP/1.0 request on loopback (1.0, so no server answers chunked): (status, body). Panics if the server is not there.

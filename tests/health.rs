@@ -1,0 +1,295 @@
+//! `/health` and `/ready`: status codes and bodies for every kind of check result, caching
+//! under a probe storm, shutdown, the status gauge, and a bounded load test on loopback.
+
+mod common;
+
+use bitcraps_otel::health::{router, CheckOutcome, FnCheck, HealthChecker};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+async fn serve(checker: HealthChecker) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router(checker)).await });
+    addr
+}
+
+async fn get(client: &reqwest::Client, addr: SocketAddr, path: &str) -> (u16, Value) {
+    let resp = client.get(format!("http://{addr}{path}")).send().await.expect("request");
+    let status = resp.status().as_u16();
+    let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+fn check<'a>(body: &'a Value, name: &str) -> &'a Value {
+    body["checks"].as_array().and_then(|c| c.iter().find(|c| c["name"] == name)).unwrap_or(&Value::Null)
+}
+
+fn checker() -> HealthChecker {
+    HealthChecker::new(Duration::from_secs(60), Duration::from_millis(200))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_passing_is_ready() {
+    let c = checker();
+    c.register(FnCheck::new("ledger", || async { CheckOutcome::pass() })).expect("register");
+    c.register(FnCheck::new("mesh", || async { CheckOutcome::pass() }).non_critical()).expect("register");
+    let addr = serve(c).await;
+    let client = reqwest::Client::new();
+    let (status, body) = get(&client, addr, "/ready").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(check(&body, "ledger")["status"], "pass");
+    assert_eq!(check(&body, "mesh")["critical"], false);
+    let (status, live) = get(&client, addr, "/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(live["status"], "ok");
+    assert_eq!(live["version"], env!("CARGO_PKG_VERSION"));
+    assert!(live["uptime_seconds"].as_f64().is_some_and(|u| u >= 0.0), "{live}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_non_critical_is_degraded_but_ready() {
+    let c = checker();
+    c.register(FnCheck::new("ledger", || async { CheckOutcome::pass() })).expect("register");
+    c.register(FnCheck::new("mesh", || async { CheckOutcome::fail("2 of 9 peers") }).non_critical()).expect("register");
+    let addr = serve(c).await;
+    let (status, body) = get(&reqwest::Client::new(), addr, "/ready").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(check(&body, "mesh")["status"], "fail");
+    assert_eq!(check(&body, "mesh")["reason"], "2 of 9 peers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_critical_is_503_naming_the_check() {
+    let c = checker();
+    c.register(FnCheck::new("ledger", || async { CheckOutcome::fail("disk full") })).expect("register");
+    c.register(FnCheck::new("mesh", || async { CheckOutcome::pass() })).expect("register");
+    let addr = serve(c).await;
+    let (status, body) = get(&reqwest::Client::new(), addr, "/ready").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(check(&body, "ledger")["reason"], "disk full");
+    assert_eq!(check(&body, "mesh")["status"], "pass");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_check_times_out_and_a_panicking_one_fails() {
+    let c = checker();
+    c.register(FnCheck::new("stuck", || async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        CheckOutcome::pass()
+    }))
+    .expect("register");
+    c.register(FnCheck::new("buggy", || async { panic!("check bug") }).with_timeout(Duration::from_secs(5)))
+        .expect("register");
+    let addr = serve(c).await;
+    let client = reqwest::Client::new();
+    // Bounded: the endpoint must answer even though one check never finishes.
+    let (status, body) =
+        tokio::time::timeout(Duration::from_secs(10), get(&client, addr, "/ready")).await.expect("/ready answered");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(check(&body, "stuck")["reason"], "timed out after 200 ms");
+    assert_eq!(check(&body, "buggy")["reason"], "check panicked");
+    // The panic took nothing down.
+    assert_eq!(get(&client, addr, "/health").await.0, 200);
+    assert_eq!(get(&client, addr, "/ready").await.0, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_storm_runs_each_check_once_per_ttl() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let c = checker();
+    let counted = runs.clone();
+    c.register(FnCheck::new("db", move || {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            CheckOutcome::pass()
+        }
+    }))
+    .expect("register");
+    let addr = serve(c).await;
+    let client = reqwest::Client::new();
+    let probes: Vec<_> = (0..200)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { get(&client, addr, "/ready").await.0 })
+        })
+        .collect();
+    for p in probes {
+        assert_eq!(p.await.expect("probe"), 200);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "200 concurrent probes, one check run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_ttl_runs_every_probe() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let c = HealthChecker::new(Duration::ZERO, Duration::from_secs(1));
+    let counted = runs.clone();
+    c.register(FnCheck::new("db", move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { CheckOutcome::pass() }
+    }))
+    .expect("register");
+    for _ in 0..5 {
+        assert!(c.readiness().await.is_ready());
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_turns_ready_to_503_and_liveness_stays() {
+    let c = checker();
+    c.register(FnCheck::new("ledger", || async { CheckOutcome::pass() })).expect("register");
+    let addr = serve(c.clone()).await;
+    let client = reqwest::Client::new();
+    assert_eq!(get(&client, addr, "/ready").await.0, 200);
+    c.begin_shutdown();
+    let (status, body) = get(&client, addr, "/ready").await;
+    assert_eq!((status, body["shutting_down"].clone()), (503, Value::Bool(true)), "{body}");
+    assert_eq!(get(&client, addr, "/health").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_errors_and_head() {
+    let addr = serve(checker()).await;
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(format!("http://{addr}/nope")).send().await.expect("req").status(), 404);
+    assert_eq!(client.post(format!("http://{addr}/ready")).send().await.expect("req").status(), 405);
+    assert_eq!(client.delete(format!("http://{addr}/health")).send().await.expect("req").status(), 405);
+    for path in ["/health", "/ready"] {
+        let resp = client.head(format!("http://{addr}{path}")).send().await.expect("head");
+        assert_eq!(resp.status(), 200, "{path}");
+        assert!(resp.bytes().await.expect("body").is_empty());
+    }
+}
+
+#[test]
+fn registration_rejects_bad_and_duplicate_names() {
+    let c = checker();
+    c.register(FnCheck::new("db", || async { CheckOutcome::pass() })).expect("register");
+    assert!(c.register(FnCheck::new("db", || async { CheckOutcome::pass() })).is_err());
+    assert!(c.register(FnCheck::new("", || async { CheckOutcome::pass() })).is_err());
+    assert!(c.register(FnCheck::new("has space", || async { CheckOutcome::pass() })).is_err());
+    for i in 1..bitcraps_otel::health::MAX_CHECKS {
+        c.register(FnCheck::new(format!("c{i}"), || async { CheckOutcome::pass() })).expect("under the cap");
+    }
+    assert!(c.register(FnCheck::new("one_too_many", || async { CheckOutcome::pass() })).is_err());
+}
+
+#[test]
+fn init_serves_health_with_the_sdk_checks_and_a_status_gauge() {
+    let config = bitcraps_otel::Config::builder()
+        .prometheus_addr("127.0.0.1:0")
+        .health_addr("127.0.0.1:0")
+        .build()
+        .expect("config");
+    let telemetry = bitcraps_otel::init_with(config).expect("init");
+    let health = telemetry.health_addr().expect("health served");
+    telemetry
+        .health()
+        .expect("checker")
+        .register(FnCheck::new("ledger", || async { CheckOutcome::fail("replaying") }))
+        .expect("register");
+    let (status, body) = common::http("GET", health, "/ready");
+    assert_eq!(status, 503, "{body}");
+    let body: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(check(&body, "prometheus_bridge")["status"], "pass", "{body}");
+    assert_eq!(check(&body, "ledger")["reason"], "replaying");
+    let text = telemetry.render_prometheus().expect("bridge");
+    assert!(text.contains("bitcraps_health_check_status{check=\"ledger\"} 0"), "{text}");
+    assert!(text.contains("bitcraps_health_check_status{check=\"prometheus_bridge\"} 1"), "{text}");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_makes_the_node_unready_before_it_exits_cleanly() {
+    let mut node = common::start_node(&[("BITCRAPS_DRAIN_PERIOD", "3s")], &[]);
+    let health = node.health.expect("the node announced its health address");
+    let ready = common::wait_for(Duration::from_secs(10), || {
+        (common::try_http("GET", health, "/ready")?.0 == 200).then_some(())
+    });
+    assert!(ready.is_some(), "the node became ready");
+    let pid = node.child.0.id().to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(killed.success());
+    let mut saw_503_while_alive = false;
+    let start = Instant::now();
+    let code = loop {
+        if let Some(status) = node.child.0.try_wait().expect("wait") {
+            break status.code();
+        }
+        if common::try_http("GET", health, "/ready").is_some_and(|(s, _)| s == 503) {
+            saw_503_while_alive = node.child.0.try_wait().expect("wait").is_none() || saw_503_while_alive;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the node did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(saw_503_while_alive, "/ready never answered 503 during the drain");
+    assert_eq!(code, Some(0), "clean exit after draining");
+}
+
+/// 20,000 requests at 64 concurrency against `/health` and `/ready`; zero errors allowed.
+/// Throughput and p99 are printed for BENCHMARKS.md, not asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_on_loopback_has_no_errors() {
+    const REQUESTS: usize = 20_000;
+    const CONCURRENCY: usize = 64;
+    let c = HealthChecker::new(Duration::from_secs(1), Duration::from_secs(1));
+    c.register(FnCheck::new("ledger", || async { CheckOutcome::pass() })).expect("register");
+    let addr = serve(c).await;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().expect("client");
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (client, next) = (client.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0usize;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= REQUESTS {
+                        break;
+                    }
+                    let path = if i % 2 == 0 { "/health" } else { "/ready" };
+                    let t = Instant::now();
+                    match client.get(format!("http://{addr}{path}")).send().await {
+                        Ok(r) if r.status() == 200 => match r.bytes().await {
+                            Ok(_) => latencies.push(t.elapsed()),
+                            Err(_) => errors += 1,
+                        },
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for w in workers {
+        let (l, e) = w.await.expect("worker");
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(errors, 0);
+    assert_eq!(latencies.len(), REQUESTS);
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    let p50 = latencies[latencies.len() / 2];
+    eprintln!(
+        "health load: {REQUESTS} requests at {CONCURRENCY} concurrency in {:.2?}: {:.0} req/s, p50 {:.2?}, p99 {:.2?}",
+        elapsed,
+        REQUESTS as f64 / elapsed.as_secs_f64(),
+        p50,
+        p99
+    );
+}
