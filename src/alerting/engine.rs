@@ -110,7 +110,7 @@ impl Evaluator {
                 }
             }
         };
-        for slot in self.slots.iter().filter(|s| s.compiled.rule.enabled) {
+        for slot in self.slots.iter().filter(|s| s.compiled.options.enabled) {
             add(slot.compiled.source);
             if let Some(d) = slot.compiled.denominator {
                 add(d);
@@ -122,12 +122,12 @@ impl Evaluator {
     /// When the next rule is due (`None`: no enabled rule).
     #[allow(dead_code)]
     pub(crate) fn next_due(&self) -> Option<Instant> {
-        self.slots.iter().filter(|s| s.compiled.rule.enabled).filter_map(|s| s.next_eval).min()
+        self.slots.iter().filter(|s| s.compiled.options.enabled).filter_map(|s| s.next_eval).min()
     }
 
     /// Whether any enabled rule is due at `now`.
     pub(crate) fn any_due(&self, now: Instant) -> bool {
-        self.slots.iter().any(|s| s.compiled.rule.enabled && s.next_eval.is_none_or(|t| t <= now))
+        self.slots.iter().any(|s| s.compiled.options.enabled && s.next_eval.is_none_or(|t| t <= now))
     }
 
     fn derived_value(&mut self, d: &'static DerivedDef, snap: &Snapshot, now: Instant) -> Option<f64> {
@@ -163,7 +163,7 @@ impl Evaluator {
         for i in 0..self.slots.len() {
             let due = {
                 let s = &self.slots[i];
-                s.compiled.rule.enabled && s.next_eval.is_none_or(|t| t <= now)
+                s.compiled.options.enabled && s.next_eval.is_none_or(|t| t <= now)
             };
             if !due {
                 continue;
@@ -177,13 +177,14 @@ impl Evaluator {
             report.evaluated += 1;
             let results = values(slot, snap, derived, now);
             let rule = &slot.compiled.rule;
+            let opts = &slot.compiled.options;
             let mut active_now = HashSet::new();
             for (labels, value) in results {
-                let full = alert_labels(rule, &labels);
+                let full = alert_labels(rule, opts, &labels);
                 let fp = Fingerprint::of(&full);
                 let entry = self.alerts.entry(fp).or_insert_with(|| Entry::new(&rule.name, full, rule.severity));
                 entry.value = value;
-                if let Some(t) = entry.observe(true, now, rule.for_duration, rule.resolve_delay) {
+                if let Some(t) = entry.observe(true, now, opts.for_duration, opts.resolve_delay) {
                     report.transitions.push((fp, t));
                 }
                 slot.known.insert(fp);
@@ -192,7 +193,7 @@ impl Evaluator {
             let mut gone = Vec::new();
             for fp in slot.known.iter().filter(|fp| !active_now.contains(fp)) {
                 if let Some(entry) = self.alerts.get_mut(fp) {
-                    if let Some(t) = entry.observe(false, now, rule.for_duration, rule.resolve_delay) {
+                    if let Some(t) = entry.observe(false, now, opts.for_duration, opts.resolve_delay) {
                         report.transitions.push((*fp, t));
                     }
                     if !matches!(entry.state, super::AlertState::Pending | super::AlertState::Firing) {
@@ -216,7 +217,7 @@ impl Evaluator {
         for compiled in rules {
             match old.remove(&compiled.rule.name) {
                 // Same rule: keep its memory (histories, pending alerts).
-                Some(mut slot) if slot.compiled.rule == compiled.rule => {
+                Some(mut slot) if slot.compiled.rule == compiled.rule && slot.compiled.options == compiled.options => {
                     slot.compiled = compiled;
                     self.slots.push(slot);
                 }
@@ -326,7 +327,7 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
 
     // Aggregation.
     let grouped: Vec<(Labels, f64)>;
-    let rows: Vec<(&Labels, f64)> = if let Some(agg) = &rule.rule.aggregation {
+    let rows: Vec<(&Labels, f64)> = if let Some(agg) = &rule.options.aggregation {
         let mut groups: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
         for (labels, v) in &series {
             let key = rule

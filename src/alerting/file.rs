@@ -14,7 +14,7 @@
 //!     category: gaming
 //!     for: 2m
 //! ").expect("valid");
-//! assert_eq!(set.rules[0].for_duration.as_secs(), 120);
+//! assert_eq!(set.rules[0].options.for_duration.as_secs(), 120);
 //!
 //! let err = parse_rules("bad.yml", "rules:\n  - name: X\n    metric: bitcraps_nope\n").unwrap_err();
 //! assert_eq!(err.to_string(), "bad.yml:3: rules[0].metric: unknown metric `bitcraps_nope` (not in the semconv registry)");
@@ -22,7 +22,7 @@
 
 use super::condition::{AlertCondition, Threshold};
 use super::route::{EscalationPolicy, EscalationTier, Route, RoutingConfig};
-use super::rule::{Aggregation, AggregationOp, AlertRule, AlertSeverity, CompiledRule, LabelMatcher};
+use super::rule::{Aggregation, AggregationOp, AlertRule, AlertSeverity, CompiledRule, LabelMatcher, RuleDefinition, RuleOptions};
 use super::AlertError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -37,18 +37,18 @@ pub struct RuleSet {
     /// Predefined rules to leave out, by name.
     pub disable: Vec<String>,
     /// The file's rules; one named like a predefined rule replaces it.
-    pub rules: Vec<AlertRule>,
+    pub rules: Vec<RuleDefinition>,
     /// Routes, grouping and escalation.
     pub routing: RoutingConfig,
 }
 
 impl RuleSet {
     /// The rules to run: the predefined ones (unless disabled or replaced), then the file's.
-    pub fn effective_rules(&self, memory_limit: Option<u64>) -> Vec<AlertRule> {
-        let mut out: Vec<AlertRule> = if self.predefined {
+    pub fn effective_rules(&self, memory_limit: Option<u64>) -> Vec<RuleDefinition> {
+        let mut out: Vec<RuleDefinition> = if self.predefined {
             super::predefined::predefined_rules(memory_limit)
                 .into_iter()
-                .filter(|p| !self.disable.contains(&p.name) && !self.rules.iter().any(|r| r.name == p.name))
+                .filter(|p| !self.disable.contains(&p.rule.name) && !self.rules.iter().any(|r| r.rule.name == p.rule.name))
                 .collect()
         } else {
             Vec::new()
@@ -223,8 +223,8 @@ pub fn parse_rules(origin: &str, text: &str) -> Result<RuleSet, RuleFileError> {
     let mut rules = Vec::with_capacity(spec.rules.len());
     for (i, r) in spec.rules.into_iter().enumerate() {
         let rule = rule_from_spec(r).map_err(|(field, reason)| locator.error("rules", i, &field, reason))?;
-        if rules.iter().any(|x: &AlertRule| x.name == rule.name) {
-            return Err(locator.error("rules", i, "name", format!("a second rule is named `{}`", rule.name)));
+        if rules.iter().any(|x: &RuleDefinition| x.rule.name == rule.rule.name) {
+            return Err(locator.error("rules", i, "name", format!("a second rule is named `{}`", rule.rule.name)));
         }
         let compiled = CompiledRule::compile(rule).map_err(|e| match e {
             AlertError::UnknownMetric { metric, .. } => {
@@ -234,7 +234,7 @@ pub fn parse_rules(origin: &str, text: &str) -> Result<RuleSet, RuleFileError> {
             AlertError::InvalidRule { field, reason, .. } => locator.error("rules", i, field, reason),
             other => locator.error("rules", i, "name", other.to_string()),
         })?;
-        rules.push(compiled.rule);
+        rules.push(RuleDefinition { rule: compiled.rule, options: compiled.options });
     }
     let mut escalations = BTreeMap::new();
     for (name, tiers) in spec.escalations {
@@ -287,7 +287,7 @@ fn matchers(map: &BTreeMap<String, String>) -> Vec<LabelMatcher> {
         .collect()
 }
 
-fn rule_from_spec(r: RuleSpec) -> Result<AlertRule, FieldError> {
+fn rule_from_spec(r: RuleSpec) -> Result<RuleDefinition, FieldError> {
     let c = &r.condition;
     let thresholds: Vec<Threshold> = [
         c.greater_than.map(Threshold::GreaterThan),
@@ -354,7 +354,7 @@ fn rule_from_spec(r: RuleSpec) -> Result<AlertRule, FieldError> {
         }
     };
     let defaults = AlertRule::default();
-    Ok(AlertRule {
+    let rule = AlertRule {
         name: r.name,
         description: r.description,
         metric_name: r.metric,
@@ -363,13 +363,15 @@ fn rule_from_spec(r: RuleSpec) -> Result<AlertRule, FieldError> {
         category: r.category.unwrap_or(defaults.category),
         evaluation_interval: opt_duration("every", &r.every)?.unwrap_or(defaults.evaluation_interval),
         tags: r.tags,
+    };
+    Ok(rule.with_options(RuleOptions {
         matchers: matchers(&r.matchers),
         aggregation,
         for_duration: opt_duration("for", &r.for_)?.unwrap_or_default(),
         resolve_delay: opt_duration("keep_firing_for", &r.keep_firing_for)?.unwrap_or_default(),
         labels: r.labels,
         enabled: r.enabled,
-    })
+    }))
 }
 
 fn route_from_spec(r: RouteSpec, escalations: &BTreeMap<String, EscalationPolicy>) -> Result<Route, FieldError> {

@@ -7,7 +7,7 @@
 //! a window of about `2/alpha` evaluations instead of an EWMA, and have no warm-up.
 
 use super::condition::{num, AlertCondition};
-use super::rule::{AlertRule, CompiledRule, MatchOp, Source};
+use super::rule::{CompiledRule, MatchOp, RuleDefinition, Source};
 use super::AlertError;
 use crate::semconv::{Derivation, DerivedDef, DerivedTerm, DERIVED};
 use serde::Serialize;
@@ -122,7 +122,7 @@ pub(crate) fn alert_expr(c: &CompiledRule) -> String {
         ),
         other => selector(&other.prometheus_name(), &m),
     };
-    let aggregate = |inner: String| match &rule.aggregation {
+    let aggregate = |inner: String| match &c.options.aggregation {
         Some(a) => {
             let mut by: Vec<String> = c.by.clone();
             by.extend(["job".to_string(), "instance".to_string()]);
@@ -171,10 +171,10 @@ pub(crate) fn alert_expr(c: &CompiledRule) -> String {
 
 /// The Prometheus rules file (YAML) for `rules`: recording rules for the derived metrics
 /// they use, then alerting rules grouped by category. Disabled rules are left out.
-pub fn prometheus_rules(rules: &[AlertRule]) -> Result<String, AlertError> {
+pub fn prometheus_rules(rules: &[RuleDefinition]) -> Result<String, AlertError> {
     let compiled = rules
         .iter()
-        .filter(|r| r.enabled)
+        .filter(|r| r.options.enabled)
         .cloned()
         .map(CompiledRule::compile)
         .collect::<Result<Vec<_>, _>>()?;
@@ -204,7 +204,7 @@ pub fn prometheus_rules(rules: &[AlertRule]) -> Result<String, AlertError> {
     let mut by_category: BTreeMap<String, Vec<PromRule>> = BTreeMap::new();
     for c in &compiled {
         let r = &c.rule;
-        let mut labels = r.labels.clone();
+        let mut labels = c.options.labels.clone();
         labels.insert("severity".into(), r.severity.as_str().into());
         labels.insert("category".into(), r.category.clone());
         let mut annotations = BTreeMap::new();
@@ -216,7 +216,7 @@ pub fn prometheus_rules(rules: &[AlertRule]) -> Result<String, AlertError> {
         }
         let for_ = match &r.condition {
             AlertCondition::Absent { duration } => Some(*duration),
-            _ => Some(r.for_duration),
+            _ => Some(c.options.for_duration),
         }
         .filter(|d| !d.is_zero())
         .map(prom_duration);
@@ -225,7 +225,7 @@ pub fn prometheus_rules(rules: &[AlertRule]) -> Result<String, AlertError> {
             alert: Some(r.name.clone()),
             expr: alert_expr(c),
             for_,
-            keep_firing_for: Some(r.resolve_delay).filter(|d| !d.is_zero()).map(prom_duration),
+            keep_firing_for: Some(c.options.resolve_delay).filter(|d| !d.is_zero()).map(prom_duration),
             labels,
             annotations,
         });

@@ -161,12 +161,13 @@ impl Aggregation {
     }
 }
 
-/// One alert rule. The first eight fields are those of the monitoring reference; the rest
-/// have defaults, so write `..Default::default()` after the fields you set.
+/// One alert rule, with the eight fields of the monitoring reference. Everything else a rule
+/// can say (label matchers, aggregation, `for`, resolve delay, extra labels) is in
+/// [`RuleOptions`]; pair them with [`AlertRule::with_options`].
 ///
 /// ```
 /// use std::time::Duration;
-/// use bitcraps_otel::alerting::{AlertCondition, AlertRule, AlertSeverity, LabelMatcher};
+/// use bitcraps_otel::alerting::{AlertCondition, AlertRule, AlertSeverity, LabelMatcher, RuleOptions};
 ///
 /// let rule = AlertRule {
 ///     name: "BleLatencyHigh".into(),
@@ -174,11 +175,15 @@ impl Aggregation {
 ///     condition: AlertCondition::GreaterThan(0.25),
 ///     severity: AlertSeverity::Medium,
 ///     category: "network".into(),
-///     for_duration: Duration::from_secs(120),
 ///     ..Default::default()
 /// };
 /// assert_eq!(rule.evaluation_interval, Duration::from_secs(15));
-/// # let _ = LabelMatcher::eq("transport", "ble");
+/// let def = rule.with_options(RuleOptions {
+///     matchers: vec![LabelMatcher::eq("transport", "ble")],
+///     for_duration: Duration::from_secs(120),
+///     ..Default::default()
+/// });
+/// assert_eq!(def.options.for_duration.as_secs(), 120);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertRule {
@@ -199,6 +204,34 @@ pub struct AlertRule {
     pub evaluation_interval: Duration,
     /// Free-form tags, carried into notifications.
     pub tags: Vec<String>,
+}
+
+impl Default for AlertRule {
+    fn default() -> Self {
+        AlertRule {
+            name: String::new(),
+            description: String::new(),
+            metric_name: String::new(),
+            condition: AlertCondition::default(),
+            severity: AlertSeverity::default(),
+            category: "general".into(),
+            evaluation_interval: Duration::from_secs(15),
+            tags: Vec::new(),
+        }
+    }
+}
+
+impl AlertRule {
+    /// This rule with `options`.
+    pub fn with_options(self, options: RuleOptions) -> RuleDefinition {
+        RuleDefinition { rule: self, options }
+    }
+}
+
+/// What a rule can say beyond the reference's eight fields. The default selects every
+/// series, alerts per series, fires at once and resolves at once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleOptions {
     /// Series selection.
     pub matchers: Vec<LabelMatcher>,
     /// Combine matched series; `None` alerts per series.
@@ -213,17 +246,9 @@ pub struct AlertRule {
     pub enabled: bool,
 }
 
-impl Default for AlertRule {
+impl Default for RuleOptions {
     fn default() -> Self {
-        AlertRule {
-            name: String::new(),
-            description: String::new(),
-            metric_name: String::new(),
-            condition: AlertCondition::default(),
-            severity: AlertSeverity::default(),
-            category: "general".into(),
-            evaluation_interval: Duration::from_secs(15),
-            tags: Vec::new(),
+        RuleOptions {
             matchers: Vec::new(),
             aggregation: None,
             for_duration: Duration::ZERO,
@@ -231,6 +256,21 @@ impl Default for AlertRule {
             labels: BTreeMap::new(),
             enabled: true,
         }
+    }
+}
+
+/// A rule with its options: what the engine, the rules file and the Prometheus export use.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RuleDefinition {
+    /// The rule.
+    pub rule: AlertRule,
+    /// Its options.
+    pub options: RuleOptions,
+}
+
+impl From<AlertRule> for RuleDefinition {
+    fn from(rule: AlertRule) -> Self {
+        RuleDefinition { rule, options: RuleOptions::default() }
     }
 }
 
@@ -298,6 +338,7 @@ impl Source {
 #[derive(Clone, Debug)]
 pub(crate) struct CompiledRule {
     pub(crate) rule: AlertRule,
+    pub(crate) options: RuleOptions,
     pub(crate) source: Source,
     /// Denominator of a ratio condition.
     pub(crate) denominator: Option<Source>,
@@ -320,7 +361,8 @@ fn invalid(rule: &AlertRule, field: &'static str, reason: impl Into<String>) -> 
 
 impl CompiledRule {
     /// Checks `rule` and resolves its names. Unknown metrics are rejected with their name.
-    pub(crate) fn compile(rule: AlertRule) -> Result<CompiledRule, AlertError> {
+    pub(crate) fn compile(def: impl Into<RuleDefinition>) -> Result<CompiledRule, AlertError> {
+        let RuleDefinition { rule, options } = def.into();
         if rule.name.trim().is_empty() {
             return Err(invalid(&rule, "name", "a rule needs a name"));
         }
@@ -340,7 +382,7 @@ impl CompiledRule {
             }
             _ => None,
         };
-        let matchers: Vec<LabelMatcher> = rule
+        let matchers: Vec<LabelMatcher> = options
             .matchers
             .iter()
             .map(|m| LabelMatcher { name: normalize_label(&m.name), op: m.op, value: m.value.clone() })
@@ -348,8 +390,8 @@ impl CompiledRule {
         if let (Source::Derived(_), false) = (source, matchers.is_empty()) {
             return Err(invalid(&rule, "matchers", "a derived metric is one unlabelled series; it takes no matchers"));
         }
-        let by = rule.aggregation.as_ref().map(|a| a.by.iter().map(|l| normalize_label(l)).collect()).unwrap_or_default();
-        Ok(CompiledRule { rule, source, denominator, matchers, by })
+        let by = options.aggregation.as_ref().map(|a| a.by.iter().map(|l| normalize_label(l)).collect()).unwrap_or_default();
+        Ok(CompiledRule { rule, options, source, denominator, matchers, by })
     }
 }
 

@@ -84,14 +84,6 @@ impl Snapshot {
     pub(crate) fn len(&self) -> usize {
         self.metrics.values().map(Vec::len).sum()
     }
-
-    /// Adds a series by hand (unit tests).
-    #[cfg(test)]
-    pub(crate) fn insert(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        let mut labels: Labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        labels.sort();
-        self.metrics.entry(name.to_string()).or_default().push(Point { labels, value, hist: None });
-    }
 }
 
 fn push<T: Copy>(

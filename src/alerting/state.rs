@@ -227,10 +227,11 @@ impl Entry {
 /// The full label set of an alert of `rule` on a series with `series` labels.
 pub(crate) fn alert_labels(
     rule: &super::AlertRule,
+    options: &super::RuleOptions,
     series: &Labels,
 ) -> BTreeMap<String, String> {
     let mut labels: BTreeMap<String, String> = series.iter().cloned().collect();
-    for (k, v) in &rule.labels {
+    for (k, v) in &options.labels {
         labels.insert(k.clone(), v.clone());
     }
     labels.insert("alertname".into(), rule.name.clone());

@@ -5,7 +5,7 @@ use super::engine::{Evaluator, Slot};
 use super::notify::Notifier;
 use super::reader::AlertReader;
 use super::route::{Router, RoutingConfig, Silence};
-use super::rule::{CompiledRule, LabelMatcher};
+use super::rule::{CompiledRule, LabelMatcher, RuleDefinition};
 use super::selfmetrics::SelfMetrics;
 use super::snapshot::Snapshot;
 use super::state::{Alert, AlertState, Fingerprint};
@@ -144,7 +144,7 @@ impl AlertingSystem {
 
     /// Adds a rule, or replaces the rule of the same name (predefined ones included).
     /// Rejected, with the metric's name, when the registry does not know the metric.
-    pub fn add_rule(&self, rule: AlertRule) -> Result<(), AlertError> {
+    pub fn add_rule(&self, rule: impl Into<RuleDefinition>) -> Result<(), AlertError> {
         let compiled = CompiledRule::compile(rule)?;
         let mut core = lock(&self.shared.core);
         let mut rules: Vec<CompiledRule> = core.evaluator.slots.iter().map(|s| s.compiled.clone()).collect();
@@ -167,7 +167,7 @@ impl AlertingSystem {
     }
 
     /// Replaces every rule and the routing at once. If any rule is invalid nothing changes.
-    pub fn replace_rules(&self, rules: Vec<AlertRule>, routing: Option<RoutingConfig>) -> Result<(), AlertError> {
+    pub fn replace_rules(&self, rules: Vec<RuleDefinition>, routing: Option<RoutingConfig>) -> Result<(), AlertError> {
         let compiled = rules.into_iter().map(CompiledRule::compile).collect::<Result<Vec<_>, _>>()?;
         let mut core = lock(&self.shared.core);
         core.evaluator.replace_rules(compiled);
@@ -190,8 +190,13 @@ impl AlertingSystem {
     }
 
     /// The rules in force, in evaluation order.
-    pub fn rules(&self) -> Vec<AlertRule> {
-        lock(&self.shared.core).evaluator.slots.iter().map(|s| s.compiled.rule.clone()).collect()
+    pub fn rules(&self) -> Vec<RuleDefinition> {
+        lock(&self.shared.core)
+            .evaluator
+            .slots
+            .iter()
+            .map(|s| RuleDefinition { rule: s.compiled.rule.clone(), options: s.compiled.options.clone() })
+            .collect()
     }
 
     /// Replaces routes, grouping and escalation policies.
