@@ -348,13 +348,13 @@ fn concurrent_tasks_never_mix_correlation_ids() {
 fn a_foreign_global_subscriber_is_a_clear_error() {
     // The only test in this binary touching the global default; the others use `with_default`.
     let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
-    let config = Config::builder().without_prometheus().build().expect("config");
+    let config = Config::builder().without_prometheus().without_health().build().expect("config");
     let err = bitcraps_otel::logging::init_logging_with(&config).expect_err("foreign subscriber");
     assert!(matches!(err, LoggingError::ForeignSubscriber), "{err:?}");
     assert!(err.to_string().contains("BITCRAPS_LOG_INSTALL=false"), "{err}");
     let err = bitcraps_otel::init_with(config).expect_err("init refuses too");
     assert!(matches!(err, bitcraps_otel::Error::Logging(LoggingError::ForeignSubscriber)), "{err:?}");
-    let quiet = Config::builder().without_prometheus().without_logging().build().expect("config");
+    let quiet = Config::builder().without_prometheus().without_health().without_logging().build().expect("config");
     bitcraps_otel::init_with(quiet).expect("init without logging").shutdown().expect("shutdown");
 }
 

@@ -141,6 +141,7 @@ async fn round_trip(protocol: OtlpProtocol) {
         .service_name("otlp-logging-test")
         .node_id("n-logs")
         .without_prometheus()
+        .without_health()
         .otlp_endpoint(endpoint)
         .otlp_protocol(protocol)
         .metric_export_interval(Duration::from_secs(3600))
@@ -192,11 +193,11 @@ async fn round_trip(protocol: OtlpProtocol) {
         .flat_map(|rl| rl.scope_logs.iter().map(move |sl| (rl, sl)))
         .flat_map(|(rl, sl)| sl.log_records.iter().map(move |l| (rl, l)))
         .collect();
-    let body = |l: &opentelemetry_proto::tonic::logs::v1::LogRecord| match l.body.as_ref().and_then(|b| b.value.as_ref())
-    {
-        Some(Value::StringValue(s)) => s.clone(),
-        other => format!("{other:?}"),
-    };
+    let body =
+        |l: &opentelemetry_proto::tonic::logs::v1::LogRecord| match l.body.as_ref().and_then(|b| b.value.as_ref()) {
+            Some(Value::StringValue(s)) => s.clone(),
+            other => format!("{other:?}"),
+        };
     let (rl, settled) = records.iter().find(|(_, l)| body(l) == "game settled").expect("the log record arrived");
     check_resource(rl.resource.as_ref());
     assert_eq!(settled.severity_text, "INFO");
@@ -226,6 +227,7 @@ async fn speaks_tls(protocol: OtlpProtocol) {
     let addr = listener.local_addr().expect("addr");
     let config = Config::builder()
         .without_prometheus()
+        .without_health()
         .otlp_endpoint(format!("https://{addr}"))
         .otlp_protocol(protocol)
         .build()

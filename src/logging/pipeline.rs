@@ -6,11 +6,11 @@ use super::context::CorrelationContext;
 use super::redact::{Redactor, REDACTED};
 use crate::semconv::attribute;
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _};
+use opentelemetry::InstrumentationScope;
 use opentelemetry::{Context, Key, KeyValue, Value};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{BatchLogProcessor, LogProcessor, SdkLogRecord, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, Span, SpanData, SpanProcessor};
-use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 use std::time::Duration;
 

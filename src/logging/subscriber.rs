@@ -160,7 +160,13 @@ impl LoggingBuilder {
             .as_ref()
             .map(|p| Exported(opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(p)));
         let format = FormatLayer::new(writer, self.format, self.redactor.clone());
-        Ok(Box::new(filter.and_then(spans).and_then(format).and_then(logs)))
+        let base = filter.and_then(spans).and_then(format);
+        // No `Option` layer: a `None` layer answers "off" to level hints, and behind the
+        // global switch that answer would silence everything.
+        Ok(match logs {
+            Some(logs) => Box::new(base.and_then(logs)),
+            None => Box::new(base),
+        })
     }
 
     /// A subscriber for [`tracing::subscriber::with_default`] (tests, benchmarks, embedding).
