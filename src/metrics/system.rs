@@ -69,7 +69,8 @@ impl Sampler {
             if let (Some(pid), Some(system)) = (self.pid, state.system.as_mut()) {
                 system.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, refresh_kind());
                 if let Some(p) = system.process(pid) {
-                    let threads = p.tasks().map_or(1, |t| t.len().max(1) as u64);
+                    // sysinfo lists the other threads as tasks; the main thread is the process itself.
+                    let threads = p.tasks().map_or(1, |t| t.len() as u64 + 1);
                     state.sample = SystemSample {
                         cpu_percent: f64::from(p.cpu_usage()),
                         memory_bytes: p.memory(),
