@@ -267,19 +267,19 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
 
     // Ratio: both sides summed over everything matched, one value.
     if let AlertCondition::Ratio { window, .. } = cond {
-        let sum_of = |src: Source, with_matchers: bool| -> f64 {
+        let sum_of = |src: Source, matchers: &[super::LabelMatcher]| -> f64 {
             match src {
                 Source::Derived(_) => f64::NAN,
                 s => snap
                     .series(s.metric().map_or("", |m| m.name))
                     .iter()
-                    .filter(|p| !with_matchers || matches(p, rule))
+                    .filter(|p| matchers.iter().all(|m| m.matches(&p.labels)))
                     .map(|p| pick(s, p))
                     .sum(),
             }
         };
-        let num = sum_of(rule.source, true);
-        let den = rule.denominator.map_or(f64::NAN, |d| sum_of(d, false));
+        let num = sum_of(rule.source, &rule.matchers);
+        let den = rule.denominator.map_or(f64::NAN, |d| sum_of(d, &rule.denominator_matchers));
         let ratio = match window {
             Some(w) => {
                 let n = windowed(&mut slot.ratio.0, now, num, *w);

@@ -22,7 +22,9 @@
 
 use super::condition::{AlertCondition, Threshold};
 use super::route::{EscalationPolicy, EscalationTier, Route, RoutingConfig};
-use super::rule::{Aggregation, AggregationOp, AlertRule, AlertSeverity, CompiledRule, LabelMatcher, RuleDefinition, RuleOptions};
+use super::rule::{
+    Aggregation, AggregationOp, AlertRule, AlertSeverity, CompiledRule, LabelMatcher, RuleDefinition, RuleOptions,
+};
 use super::AlertError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -48,7 +50,9 @@ impl RuleSet {
         let mut out: Vec<RuleDefinition> = if self.predefined {
             super::predefined::predefined_rules(memory_limit)
                 .into_iter()
-                .filter(|p| !self.disable.contains(&p.rule.name) && !self.rules.iter().any(|r| r.rule.name == p.rule.name))
+                .filter(|p| {
+                    !self.disable.contains(&p.rule.name) && !self.rules.iter().any(|r| r.rule.name == p.rule.name)
+                })
                 .collect()
         } else {
             Vec::new()
@@ -240,9 +244,14 @@ pub fn parse_rules(origin: &str, text: &str) -> Result<RuleSet, RuleFileError> {
     for (name, tiers) in spec.escalations {
         let mut out = Vec::new();
         for (t, tier) in tiers.into_iter().enumerate() {
-            let after = duration(&tier.after).map_err(|reason| locator.keyed_error(&name, &format!("escalations.{name}[{t}].after"), reason))?;
+            let after = duration(&tier.after)
+                .map_err(|reason| locator.keyed_error(&name, &format!("escalations.{name}[{t}].after"), reason))?;
             if tier.channels.is_empty() {
-                return Err(locator.keyed_error(&name, &format!("escalations.{name}[{t}].channels"), "list at least one channel".into()));
+                return Err(locator.keyed_error(
+                    &name,
+                    &format!("escalations.{name}[{t}].channels"),
+                    "list at least one channel".into(),
+                ));
             }
             out.push(EscalationTier { after, channels: tier.channels });
         }
@@ -253,7 +262,8 @@ pub fn parse_rules(origin: &str, text: &str) -> Result<RuleSet, RuleFileError> {
         routes.push(route_from_spec(r, &escalations).map_err(|(f, reason)| locator.error("routes", i, &f, reason))?);
     }
     let default_route = match spec.default_route {
-        Some(r) => route_from_spec(r, &escalations).map_err(|(f, reason)| locator.keyed_error("default_route", &format!("default_route.{f}"), reason))?,
+        Some(r) => route_from_spec(r, &escalations)
+            .map_err(|(f, reason)| locator.keyed_error("default_route", &format!("default_route.{f}"), reason))?,
         None => Route::default(),
     };
     Ok(RuleSet {
@@ -336,8 +346,9 @@ fn rule_from_spec(r: RuleSpec) -> Result<RuleDefinition, FieldError> {
     };
     let severity = match &r.severity {
         None => AlertSeverity::default(),
-        Some(s) => AlertSeverity::parse(s)
-            .ok_or_else(|| ("severity".to_string(), format!("`{s}` is not one of info, low, medium, high, critical")))?,
+        Some(s) => AlertSeverity::parse(s).ok_or_else(|| {
+            ("severity".to_string(), format!("`{s}` is not one of info, low, medium, high, critical"))
+        })?,
     };
     let aggregation = match r.aggregate.as_deref() {
         None if r.by.is_empty() => None,
@@ -437,7 +448,10 @@ impl Locator<'_> {
             .take(range.1.saturating_sub(range.0))
             .find(|(_, l)| {
                 let t = l.trim_start().trim_start_matches("- ");
-                t.starts_with(&format!("{leaf}:")) || t.contains(&format!("{{ {leaf}:")) || t.contains(&format!("{{{leaf}:")) || t.contains(&format!(", {leaf}:"))
+                t.starts_with(&format!("{leaf}:"))
+                    || t.contains(&format!("{{ {leaf}:"))
+                    || t.contains(&format!("{{{leaf}:"))
+                    || t.contains(&format!(", {leaf}:"))
             })
             .map_or(range.0, |(n, _)| n)
             + 1
@@ -445,15 +459,16 @@ impl Locator<'_> {
 
     fn error(&self, list: &str, index: usize, field: &str, reason: String) -> RuleFileError {
         let line = self.entries(list).get(index).map_or(1, |r| self.find(*r, field));
-        RuleFileError::Invalid { path: self.origin.to_string(), line, field: format!("{list}[{index}].{field}"), reason }
+        RuleFileError::Invalid {
+            path: self.origin.to_string(),
+            line,
+            field: format!("{list}[{index}].{field}"),
+            reason,
+        }
     }
 
     fn keyed_error(&self, key: &str, field: &str, reason: String) -> RuleFileError {
-        let line = self
-            .text
-            .lines()
-            .position(|l| l.trim_start().starts_with(&format!("{key}:")))
-            .map_or(1, |n| n + 1);
+        let line = self.text.lines().position(|l| l.trim_start().starts_with(&format!("{key}:"))).map_or(1, |n| n + 1);
         RuleFileError::Invalid { path: self.origin.to_string(), line, field: field.to_string(), reason }
     }
 }

@@ -54,7 +54,9 @@ pub use predefined::{memory_limit_bytes, predefined_rules};
 pub use promexport::{prometheus_rules, PROMETHEUS_RULES_HEADER};
 pub use reader::AlertReader;
 pub use route::{EscalationPolicy, EscalationTier, Route, RoutingConfig, Silence};
-pub use rule::{Aggregation, AggregationOp, AlertRule, AlertSeverity, LabelMatcher, MatchOp, RuleDefinition, RuleOptions};
+pub use rule::{
+    Aggregation, AggregationOp, AlertRule, AlertSeverity, LabelMatcher, MatchOp, RuleDefinition, RuleOptions,
+};
 pub use state::{Alert, AlertState, Fingerprint};
 pub use system::{AlertingConfig, AlertingSystem, CycleSummary};
 

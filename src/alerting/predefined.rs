@@ -101,7 +101,15 @@ pub fn predefined_rules(memory_limit: Option<u64>) -> Vec<RuleDefinition> {
             "gaming",
             2 * MIN,
         ),
-        rule("BatteryLow", "Device battery below 15 %", "bitcraps.battery.level", AlertCondition::LessThan(15.0), Medium, "mobile", MIN),
+        rule(
+            "BatteryLow",
+            "Device battery below 15 %",
+            "bitcraps.battery.level",
+            AlertCondition::LessThan(15.0),
+            Medium,
+            "mobile",
+            MIN,
+        ),
         rule(
             "DeviceOverheating",
             "Device temperature above 45 °C for 2 minutes",

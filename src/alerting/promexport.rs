@@ -103,7 +103,9 @@ pub(crate) fn derived_expr(d: &DerivedDef) -> String {
     let plain = |s: &str| s.to_string();
     match (d.derivation, d.window_seconds) {
         (Derivation::Rate, _) => terms_sum(d.numerator, &rate),
-        (Derivation::Ratio, 0) => format!("({}) / (({}) != 0)", terms_sum(d.numerator, &plain), terms_sum(d.denominator, &plain)),
+        (Derivation::Ratio, 0) => {
+            format!("({}) / (({}) != 0)", terms_sum(d.numerator, &plain), terms_sum(d.denominator, &plain))
+        }
         (Derivation::Ratio, _) => {
             format!("({}) / (({}) > 0)", terms_sum(d.numerator, &increase), terms_sum(d.denominator, &increase))
         }
@@ -113,7 +115,8 @@ pub(crate) fn derived_expr(d: &DerivedDef) -> String {
 /// The alerting-rule expression of a rule (already compiled, so names resolve).
 pub(crate) fn alert_expr(c: &CompiledRule) -> String {
     let rule = &c.rule;
-    let m: Vec<(String, MatchOp, String)> = c.matchers.iter().map(|m| (m.name.clone(), m.op, m.value.clone())).collect();
+    let m: Vec<(String, MatchOp, String)> =
+        c.matchers.iter().map(|m| (m.name.clone(), m.op, m.value.clone())).collect();
     let sel = |s: Source| match s {
         Source::Metric(def) if def.instrument == crate::semconv::Instrument::Histogram => format!(
             "({} / {})",
@@ -141,12 +144,11 @@ pub(crate) fn alert_expr(c: &CompiledRule) -> String {
                 Some(w) => format!("increase({s}[{}])", prom_duration(*w)),
                 None => s,
             };
-            let den_sel = selector(&den.prometheus_name(), &[]);
-            let e = format!(
-                "(sum by ({PER_NODE}) ({}) / (sum by ({PER_NODE}) ({}) > 0))",
-                f(sel(c.source)),
-                f(den_sel)
-            );
+            let dm: Vec<(String, MatchOp, String)> =
+                c.denominator_matchers.iter().map(|m| (m.name.clone(), m.op, m.value.clone())).collect();
+            let den_sel = selector(&den.prometheus_name(), &dm);
+            let e =
+                format!("(sum by ({PER_NODE}) ({}) / (sum by ({PER_NODE}) ({}) > 0))", f(sel(c.source)), f(den_sel));
             threshold.promql(&e)
         }
         AlertCondition::Absent { .. } => {
@@ -157,10 +159,7 @@ pub(crate) fn alert_expr(c: &CompiledRule) -> String {
             let step = rule.evaluation_interval.max(Duration::from_secs(1));
             let samples = ((2.0 / alpha) - 1.0).max(2.0).round() as u32;
             let range = format!("[{}:{}]", prom_duration(step * samples), prom_duration(step));
-            format!(
-                "abs(({e}) - avg_over_time(({e}){range})) > {} * stddev_over_time(({e}){range})",
-                num(*deviations)
-            )
+            format!("abs(({e}) - avg_over_time(({e}){range})) > {} * stddev_over_time(({e}){range})", num(*deviations))
         }
         cond => match cond.threshold() {
             Some(t) => t.promql(&aggregate(sel(c.source))),
@@ -233,8 +232,11 @@ pub fn prometheus_rules(rules: &[RuleDefinition]) -> Result<String, AlertError> 
     for (category, rules) in by_category {
         groups.push(Group { name: format!("bitcraps-{category}"), rules });
     }
-    let body = serde_yaml::to_string(&File { groups })
-        .map_err(|e| AlertError::InvalidRule { rule: String::new(), field: "export", reason: e.to_string() })?;
+    let body = serde_yaml::to_string(&File { groups }).map_err(|e| AlertError::InvalidRule {
+        rule: String::new(),
+        field: "export",
+        reason: e.to_string(),
+    })?;
     Ok(format!("{PROMETHEUS_RULES_HEADER}{body}"))
 }
 

@@ -196,7 +196,10 @@ impl Router {
                             }
                             match entry.delivery.sent.get(ch) {
                                 None => due.push((ch.clone(), ti, never_sent)),
-                                Some(t) if !entry.acknowledged && now.saturating_duration_since(*t) >= route.repeat_interval => {
+                                Some(t)
+                                    if !entry.acknowledged
+                                        && now.saturating_duration_since(*t) >= route.repeat_interval =>
+                                {
                                     due.push((ch.clone(), ti, false))
                                 }
                                 Some(_) => {}

@@ -342,6 +342,8 @@ pub(crate) struct CompiledRule {
     pub(crate) source: Source,
     /// Denominator of a ratio condition.
     pub(crate) denominator: Option<Source>,
+    /// The matchers whose labels the denominator also has (e.g. `cache` for hits/misses).
+    pub(crate) denominator_matchers: Vec<LabelMatcher>,
     pub(crate) matchers: Vec<LabelMatcher>,
     pub(crate) by: Vec<String>,
 }
@@ -372,13 +374,22 @@ impl CompiledRule {
             return Err(invalid(&rule, "evaluation_interval", "must be above zero"));
         }
         rule.condition.validate().map_err(|(field, reason)| invalid(&rule, field, reason))?;
+        if matches!((&rule.condition, source), (super::AlertCondition::Ratio { .. }, Source::Derived(_))) {
+            return Err(invalid(&rule, "condition", "a ratio divides raw metrics; a derived metric already is one"));
+        }
         let denominator = match &rule.condition {
-            super::AlertCondition::Ratio { denominator, .. } => Some(
-                Source::resolve(denominator)
-                    .ok_or_else(|| AlertError::UnknownMetric { rule: rule.name.clone(), metric: denominator.clone() })?,
-            ),
+            super::AlertCondition::Ratio { denominator, .. } => {
+                Some(Source::resolve(denominator).ok_or_else(|| AlertError::UnknownMetric {
+                    rule: rule.name.clone(),
+                    metric: denominator.clone(),
+                })?)
+            }
             super::AlertCondition::Rate { .. } if !source.cumulative() => {
-                return Err(invalid(&rule, "condition", format!("a rate needs a counter; `{}` is not one", rule.metric_name)))
+                return Err(invalid(
+                    &rule,
+                    "condition",
+                    format!("a rate needs a counter; `{}` is not one", rule.metric_name),
+                ))
             }
             _ => None,
         };
@@ -390,8 +401,13 @@ impl CompiledRule {
         if let (Source::Derived(_), false) = (source, matchers.is_empty()) {
             return Err(invalid(&rule, "matchers", "a derived metric is one unlabelled series; it takes no matchers"));
         }
-        let by = options.aggregation.as_ref().map(|a| a.by.iter().map(|l| normalize_label(l)).collect()).unwrap_or_default();
-        Ok(CompiledRule { rule, options, source, denominator, matchers, by })
+        let by =
+            options.aggregation.as_ref().map(|a| a.by.iter().map(|l| normalize_label(l)).collect()).unwrap_or_default();
+        let denominator_matchers = denominator
+            .and_then(Source::metric)
+            .map(|d| matchers.iter().filter(|m| d.prometheus_labels().any(|l| l == m.name)).cloned().collect())
+            .unwrap_or_default();
+        Ok(CompiledRule { rule, options, source, denominator, denominator_matchers, matchers, by })
     }
 }
 

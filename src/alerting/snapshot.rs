@@ -93,12 +93,16 @@ fn push<T: Copy>(
     labels_of: &mut dyn FnMut(&mut dyn Iterator<Item = &opentelemetry::KeyValue>) -> Labels,
 ) {
     match data {
-        MetricData::Gauge(g) => points.extend(
-            g.data_points().map(|p| Point { labels: labels_of(&mut p.attributes()), value: to_f64(p.value()), hist: None }),
-        ),
-        MetricData::Sum(s) => points.extend(
-            s.data_points().map(|p| Point { labels: labels_of(&mut p.attributes()), value: to_f64(p.value()), hist: None }),
-        ),
+        MetricData::Gauge(g) => points.extend(g.data_points().map(|p| Point {
+            labels: labels_of(&mut p.attributes()),
+            value: to_f64(p.value()),
+            hist: None,
+        })),
+        MetricData::Sum(s) => points.extend(s.data_points().map(|p| Point {
+            labels: labels_of(&mut p.attributes()),
+            value: to_f64(p.value()),
+            hist: None,
+        })),
         MetricData::Histogram(h) => points.extend(h.data_points().map(|p| {
             let sum = to_f64(p.sum());
             let count = p.count() as f64;

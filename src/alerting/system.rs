@@ -285,11 +285,14 @@ impl AlertingSystem {
             .iter()
             .filter(|(_, e)| matches!(e.state, AlertState::Pending | AlertState::Firing))
             .map(|(fp, e)| {
-                let (desc, tags) = rules.get(e.rule.as_str()).map_or(("", &[][..]), |r| (r.description.as_str(), r.tags.as_slice()));
+                let (desc, tags) =
+                    rules.get(e.rule.as_str()).map_or(("", &[][..]), |r| (r.description.as_str(), r.tags.as_slice()));
                 e.view(*fp, desc, tags, now)
             })
             .collect();
-        out.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.rule.cmp(&b.rule)).then(a.fingerprint.cmp(&b.fingerprint)));
+        out.sort_by(|a, b| {
+            b.severity.cmp(&a.severity).then_with(|| a.rule.cmp(&b.rule)).then(a.fingerprint.cmp(&b.fingerprint))
+        });
         out
     }
 
@@ -308,10 +311,8 @@ impl AlertingSystem {
 
     /// Silences alerts matching all `matchers` for `duration`; returns the silence id.
     pub fn silence(&self, matchers: Vec<LabelMatcher>, duration: Duration, comment: impl Into<String>) -> u64 {
-        let matchers = matchers
-            .into_iter()
-            .map(|m| LabelMatcher { name: super::rule::normalize_label(&m.name), ..m })
-            .collect();
+        let matchers =
+            matchers.into_iter().map(|m| LabelMatcher { name: super::rule::normalize_label(&m.name), ..m }).collect();
         let silence = Silence { matchers, until: Instant::now() + duration, comment: comment.into() };
         lock(&self.shared.core).router.add_silence(silence)
     }

@@ -1,0 +1,142 @@
+//! Rules files: located errors, reloads that fail keep the old rules, and the Prometheus
+//! export of the shipped rule set matches the checked-in file and passes `promtool`.
+
+mod common;
+
+use bitcraps_otel::alerting::*;
+use std::process::Command;
+
+fn err(yaml: &str) -> String {
+    parse_rules("rules.yml", yaml).expect_err("should be rejected").to_string()
+}
+
+#[test]
+fn bad_files_are_rejected_with_line_field_and_reason() {
+    // Not YAML at all.
+    let e = err("rules:\n  - name: [unclosed\n");
+    assert!(e.starts_with("rules.yml:2:"), "{e}");
+
+    // A typo in a field name: the parser names the field path and the line.
+    let e = err("rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition: { greater_than: 1 }\n    severty: high\n");
+    assert!(e.starts_with("rules.yml:5:") && e.contains("rules[0]") && e.contains("severty"), "{e}");
+
+    // A metric the registry does not know, in the second rule.
+    let yaml = "rules:
+  - name: A
+    metric: bitcraps.cpu.usage
+    condition: { greater_than: 1 }
+  - name: B
+    description: dice
+    metric: bitcraps_dice_entropy
+    condition: { less_than: 1 }
+";
+    assert_eq!(
+        err(yaml),
+        "rules.yml:7: rules[1].metric: unknown metric `bitcraps_dice_entropy` (not in the semconv registry)"
+    );
+
+    // Bad values, each at its own line.
+    let e = err("rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition: { greater_than: 1 }\n    for: soon\n");
+    assert!(e.starts_with("rules.yml:5: rules[0].for: `soon` is not a duration"), "{e}");
+    let e = err("rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition:\n      greater_than: 1\n      less_than: 2\n");
+    assert!(e.starts_with("rules.yml:4: rules[0].condition: give exactly one of"), "{e}");
+    let e = err("rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition: { greater_than: 1 }\n    severity: urgent\n");
+    assert!(e.starts_with("rules.yml:5: rules[0].severity: `urgent`"), "{e}");
+    let e = err("rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition: { rate_over: 1m, greater_than: 1 }\n");
+    assert!(e.starts_with("rules.yml:4: rules[0].condition: a rate needs a counter"), "{e}");
+    let e = err("routes:\n  - match: { category: x }\n    escalation: nobody\n");
+    assert!(e.starts_with("rules.yml:3: routes[0].escalation: no escalation policy named `nobody`"), "{e}");
+    let e = err("escalations:\n  page:\n    - { after: later, channels: [sms] }\n");
+    assert!(e.starts_with("rules.yml:2: escalations.page[0].after"), "{e}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_reload_keeps_the_old_rules_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rules.yml");
+    std::fs::write(
+        &path,
+        "predefined: false\nrules:\n  - name: Hot\n    metric: bitcraps.cpu.usage\n    condition: { greater_than: 80 }\n",
+    )
+    .expect("write");
+    let alerting = AlertingSystem::new(AlertingConfig::default());
+    assert!(alerting.rules().len() >= 10, "predefined rules by default");
+    alerting.load_file(&path).expect("valid file");
+    let names = |a: &AlertingSystem| a.rules().into_iter().map(|r| r.rule.name).collect::<Vec<_>>();
+    assert_eq!(names(&alerting), ["Hot"]);
+
+    std::fs::write(&path, "predefined: false\nrules:\n  - name: Hot\n    metric: bitcraps_nope\n    condition: { greater_than: 80 }\n")
+        .expect("write");
+    let e = alerting.load_file(&path).expect_err("bad reload").to_string();
+    assert!(e.contains(":4: rules[0].metric"), "{e}");
+    assert_eq!(names(&alerting), ["Hot"], "old rules still in force");
+}
+
+#[test]
+fn overrides_and_disables_apply_to_predefined_rules() {
+    let set = parse_rules(
+        "x",
+        "disable: [BatteryLow]\nrules:\n  - name: HighCpuUsage\n    metric: bitcraps.cpu.usage\n    condition: { greater_than: 95 }\n",
+    )
+    .expect("valid");
+    let rules = set.effective_rules(None);
+    assert!(!rules.iter().any(|r| r.rule.name == "BatteryLow"));
+    let cpu: Vec<_> = rules.iter().filter(|r| r.rule.name == "HighCpuUsage").collect();
+    assert_eq!(cpu.len(), 1);
+    assert_eq!(cpu[0].rule.condition, AlertCondition::GreaterThan(95.0));
+}
+
+const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/alerting/bitcraps-rules.yml");
+const EXPORTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus/bitcraps-alerts.yml");
+
+#[test]
+fn the_checked_in_prometheus_rules_are_the_export_of_the_shipped_rules() {
+    let set = load_rules_file(SHIPPED).expect("shipped rules load");
+    let expected = prometheus_rules(&set.effective_rules(None)).expect("export");
+    let actual = std::fs::read_to_string(EXPORTED).expect("read export");
+    assert!(
+        actual == expected,
+        "{EXPORTED} is stale; regenerate with\n  cargo run -q --example alerting_export -- deploy/alerting/bitcraps-rules.yml > deploy/prometheus/bitcraps-alerts.yml"
+    );
+    // Every rule of the set is there, and every derived metric it reads is recorded.
+    for r in set.effective_rules(None) {
+        assert!(actual.contains(&format!("alert: {}\n", r.rule.name)), "{}", r.rule.name);
+    }
+    assert!(actual.contains("record: bitcraps_gaming_error_ratio"));
+}
+
+#[test]
+fn promtool_accepts_the_exported_rules() {
+    if common::tool_missing("promtool") {
+        return;
+    }
+    let out = Command::new("promtool").args(["check", "rules", EXPORTED]).output().expect("run promtool");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("SUCCESS"), "{text}");
+
+    // And a rule set exercising every condition kind, written fresh.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("all.yml");
+    let set = parse_rules(
+        "all",
+        "predefined: true
+rules:
+  - { name: Gt, metric: bitcraps.cpu.usage, condition: { greater_than: 1 } }
+  - { name: Lt, metric: bitcraps.cpu.usage, condition: { less_than: 1 } }
+  - { name: Eq, metric: bitcraps.thermal.throttling, condition: { equal: 1 } }
+  - { name: Ne, metric: bitcraps.thermal.throttling, condition: { not_equal: 0 } }
+  - { name: Out, metric: bitcraps.device.temperature, condition: { outside: [5, 45] } }
+  - { name: Rate, metric: bitcraps.bets, condition: { rate_over: 90s, greater_than: 3 }, aggregate: sum, by: [bitcraps.bet.type] }
+  - { name: Ratio, metric: bitcraps.errors, match: { category: gaming }, condition: { ratio_to: bitcraps.games, less_than: 0.5 } }
+  - { name: Absent, metric: bitcraps.battery.level, condition: { absent_for: 10m } }
+  - { name: Anomaly, metric: bitcraps.consensus.latency, condition: { anomaly: { deviations: 3, alpha: 0.2 } }, keep_firing_for: 30s }
+  - { name: With spaces, metric: bitcraps_games_total, match: { game_type: \"!=practice\" }, condition: { greater_than: 0 }, labels: { team: dice } }
+",
+    )
+    .expect("valid");
+    std::fs::write(&path, prometheus_rules(&set.effective_rules(Some(1 << 30))).expect("export")).expect("write");
+    let out = Command::new("promtool").args(["check", "rules"]).arg(&path).output().expect("run promtool");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{}", std::fs::read_to_string(&path).unwrap_or_default());
+}
