@@ -267,11 +267,22 @@ fn start_health(
         let _ = checker.register_arc(check);
     }
     let gauge = crate::health::status_gauge(&provider.meter(crate::metrics::METER_NAME), checker.clone());
+    // Run the checks once per collection interval even when nothing probes, so the status
+    // gauge (and alerts on it) reflect reality on a node no orchestrator watches.
+    let refresher = {
+        let (checker, every) = (checker.clone(), config.collection_interval);
+        handle.spawn(async move {
+            loop {
+                let _ = checker.readiness().await;
+                tokio::time::sleep(every).await;
+            }
+        })
+    };
     let server = match config.health.addr {
         Some(addr) => Some(server::serve("health", addr, crate::health::router(checker.clone()), handle)?),
         None => None,
     };
-    Ok(Health { checker, server, _gauge: Some(gauge) })
+    Ok(Health { checker, server, _gauge: Some(gauge), refresher: Some(refresher) })
 }
 
 /// The health part of the guard.
@@ -279,6 +290,15 @@ struct Health {
     checker: HealthChecker,
     server: Option<ServerHandle>,
     _gauge: Option<opentelemetry::metrics::ObservableGauge<i64>>,
+    refresher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Health {
+    fn drop(&mut self) {
+        if let Some(task) = self.refresher.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Health {
@@ -287,6 +307,7 @@ impl Health {
             checker: HealthChecker::new(config.health.cache_ttl, config.health.check_timeout),
             server: None,
             _gauge: None,
+            refresher: None,
         }
     }
 }
