@@ -16,7 +16,7 @@ use std::time::Duration;
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Set-up: telemetry with the metric reader the alert engine collects through (what
     // BITCRAPS_ALERTING=1 does for `bitcraps_otel::init()`).
-    let telemetry_config = bitcraps_otel::Config::builder().without_prometheus().build()?;
+    let telemetry_config = bitcraps_otel::Config::builder().without_prometheus().without_health().build()?;
     let telemetry = bitcraps_otel::TelemetryBuilder::new(telemetry_config).alerting(true).start()?;
 
     // ---- Alerting Configuration, 1. Initialize Alerting System ----
