@@ -7,13 +7,16 @@ use opentelemetry_sdk::metrics::Temporality;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// When an export ended and whether it succeeded (the error text when not).
+pub type ExportOutcome = (Instant, Result<(), String>);
+
 /// The outcome of the latest export, shared between the exporter and whoever asks.
 #[derive(Clone, Debug, Default)]
-pub struct ExportStatus(Arc<Mutex<Option<(Instant, Result<(), String>)>>>);
+pub struct ExportStatus(Arc<Mutex<Option<ExportOutcome>>>);
 
 impl ExportStatus {
-    /// `None` before the first export, else when it ended and whether it succeeded.
-    pub fn last(&self) -> Option<(Instant, Result<(), String>)> {
+    /// `None` before the first export, else the latest outcome.
+    pub fn last(&self) -> Option<ExportOutcome> {
         self.0.lock().map(|g| g.clone()).unwrap_or(None)
     }
 
