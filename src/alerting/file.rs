@@ -42,6 +42,9 @@ pub struct RuleSet {
     pub rules: Vec<RuleDefinition>,
     /// Routes, grouping and escalation.
     pub routing: RoutingConfig,
+    /// Notification channels of the `channels:` section (register them with
+    /// [`super::channels::register_channels`]).
+    pub channels: Vec<super::channels::ChannelConfig>,
 }
 
 impl RuleSet {
@@ -113,6 +116,8 @@ struct FileSpec {
     default_route: Option<RouteSpec>,
     #[serde(default)]
     escalations: BTreeMap<String, Vec<TierSpec>>,
+    #[serde(default)]
+    channels: BTreeMap<String, serde_yaml::Value>,
 }
 
 fn yes() -> bool {
@@ -266,11 +271,16 @@ pub fn parse_rules(origin: &str, text: &str) -> Result<RuleSet, RuleFileError> {
             .map_err(|(f, reason)| locator.keyed_error("default_route", &format!("default_route.{f}"), reason))?,
         None => Route::default(),
     };
+    let channels = super::channels::parse_channels(spec.channels, &|var| std::env::var(var).ok()).map_err(|e| {
+        let (channel, field, reason) = e.parts();
+        locator.keyed_error(channel, &format!("channels.{channel}.{field}"), reason.to_string())
+    })?;
     Ok(RuleSet {
         predefined: spec.predefined,
         disable: spec.disable,
         rules,
         routing: RoutingConfig { routes, default_route, escalations },
+        channels,
     })
 }
 

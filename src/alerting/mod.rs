@@ -32,6 +32,7 @@
 //! [`state`](AlertState) follows a lifecycle; [`route`](Route) decides who hears what and
 //! when; [`Notifier`] delivers; [`file`](load_rules_file) reads YAML and writes Prometheus rules.
 
+pub mod channels;
 mod condition;
 mod engine;
 pub mod enhanced_notifications;

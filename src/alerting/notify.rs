@@ -112,6 +112,12 @@ pub trait Notifier: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> AlertChannel;
     /// Delivers one notification.
     async fn notify(&self, notification: &Notification) -> Result<(), NotifyError>;
+    /// True when `notify` only queues the notification and the channel counts its own
+    /// sent/failed metrics once delivery ends (the queued channels of
+    /// [`super::channels`]); the engine then leaves those two counters to it.
+    fn reports_own_delivery(&self) -> bool {
+        false
+    }
 }
 
 /// Keeps every notification in memory; clones share the list. Can be told to fail.

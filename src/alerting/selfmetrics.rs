@@ -59,6 +59,8 @@ impl SelfMetrics {
             m.sent.add(0, &channel_attr(*c));
             m.failed.add(0, &channel_attr(*c));
         }
+        // Drops and retries (counted by the queued channels) start at zero for every channel too.
+        super::channels::DeliveryMetrics::announce(meter, channels);
         m
     }
 

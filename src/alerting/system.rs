@@ -392,6 +392,9 @@ async fn cycle(shared: &Shared) -> Result<CycleSummary, AlertError> {
     if let Some(m) = core.metrics.as_mut() {
         for (o, ok) in &results {
             if let Some((_, n)) = notifiers.iter().find(|(name, _)| *name == o.notification.channel) {
+                if n.reports_own_delivery() {
+                    continue;
+                }
                 m.notified(n.kind(), *ok);
             }
         }

@@ -1,0 +1,2 @@
+//! Notification channel throughput (filled in below).
+fn main() {}

@@ -1,0 +1,363 @@
+//! Reliable delivery shared by every channel: a bounded queue per channel drained by one
+//! worker task, retries with exponential backoff and jitter for failures worth retrying
+//! (connect errors, timeouts, 5xx, 429 with its `Retry-After`), none for the rest, a
+//! timeout on every attempt, and counters in-process and in the semconv metrics.
+//!
+//! [`Notifier::notify`](crate::alerting::Notifier::notify) of a queued channel only renders
+//! the notification and puts it on the queue, so the alert engine never waits for a
+//! remote service. A full queue refuses the notification at once (counted as dropped and
+//! failed, logged, and told to the engine, which offers it again later).
+
+use crate::alerting::NotifyError;
+use crate::semconv::{metric, AlertChannel, AttributeEnum};
+use opentelemetry::metrics::{Counter, Meter};
+use opentelemetry::KeyValue;
+use rand::Rng;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How a channel queues, retries and times out. The defaults suit a remote SaaS endpoint.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::alerting::channels::DeliveryOptions;
+///
+/// let fast = DeliveryOptions { max_attempts: 3, initial_backoff: Duration::from_millis(50), ..Default::default() };
+/// assert_eq!(fast.queue_capacity, DeliveryOptions::default().queue_capacity);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryOptions {
+    /// Notifications waiting for the worker; one more is dropped (and counted).
+    pub queue_capacity: usize,
+    /// Attempts per request, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubles each retry, with jitter.
+    pub initial_backoff: Duration,
+    /// Longest wait between two attempts computed by backoff.
+    pub max_backoff: Duration,
+    /// Longest a `Retry-After` answer can make the worker wait; longer asks are capped.
+    pub max_retry_after: Duration,
+    /// Time limit of one attempt (connect, send, answer).
+    pub request_timeout: Duration,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        DeliveryOptions {
+            queue_capacity: 256,
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl DeliveryOptions {
+    /// The wait before retry number `retry` (1 for the first): `initial_backoff × 2^(retry-1)`,
+    /// capped at `max_backoff`, of which the upper half is random ("equal jitter"), so
+    /// channels that failed together do not retry together.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let exp = self.initial_backoff.saturating_mul(1u32 << retry.saturating_sub(1).min(20));
+        let full = exp.min(self.max_backoff);
+        let half = full / 2;
+        let jitter_ns = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+        half + Duration::from_nanos(rand::rng().random_range(0..=jitter_ns))
+    }
+}
+
+/// Why one attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Worth another attempt: no connection, a timeout, a 5xx or a 429.
+    #[error("{reason}")]
+    Retryable {
+        /// What happened (never contains a secret).
+        reason: String,
+        /// How long the server asked us to wait (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// Another attempt would fail the same way: a 4xx other than 408/429, a bad address.
+    #[error("{reason}")]
+    Permanent {
+        /// What happened (never contains a secret).
+        reason: String,
+    },
+}
+
+/// Sends one rendered message of a channel (an HTTP request, an e-mail).
+#[async_trait::async_trait]
+pub(crate) trait Transport: Send + Sync + 'static {
+    /// What the channel renders a notification into; one notification may need several.
+    type Message: Send + Sync + 'static;
+    /// One attempt.
+    async fn send(&self, message: &Self::Message) -> Result<(), SendError>;
+}
+
+/// What a channel has done so far (this process, this channel instance).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    /// Notifications taken into the queue.
+    pub accepted: u64,
+    /// Notifications whose every request the remote side accepted.
+    pub delivered: u64,
+    /// Notifications given up on (a permanent error, or attempts exhausted), drops included.
+    pub failed: u64,
+    /// Notifications refused because the queue was full.
+    pub dropped: u64,
+    /// Attempts made, first attempts included.
+    pub attempts: u64,
+    /// Attempts that were retries.
+    pub retries: u64,
+    /// Notifications waiting in the queue or being delivered now.
+    pub pending: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    accepted: AtomicU64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    pending: AtomicU64,
+    last_drop_log: Mutex<Option<Instant>>,
+}
+
+/// The semconv instruments of delivery outcomes.
+#[derive(Clone, Debug)]
+pub(crate) struct DeliveryMetrics {
+    sent: Counter<u64>,
+    failed: Counter<u64>,
+    dropped: Counter<u64>,
+    retries: Counter<u64>,
+}
+
+impl DeliveryMetrics {
+    pub(crate) fn new(meter: &Meter) -> DeliveryMetrics {
+        let counter = |d: &'static crate::semconv::MetricDef| {
+            meter.u64_counter(d.name).with_description(d.brief).with_unit(d.unit).build()
+        };
+        DeliveryMetrics {
+            sent: counter(&metric::ALERTING_NOTIFICATIONS_SENT),
+            failed: counter(&metric::ALERTING_NOTIFICATIONS_FAILED),
+            dropped: counter(&metric::ALERTING_NOTIFICATIONS_DROPPED),
+            retries: counter(&metric::ALERTING_NOTIFICATIONS_RETRIES),
+        }
+    }
+
+    /// Zeros for `channels`, so "no drops, no retries" is a value rather than a missing series.
+    pub(crate) fn announce(meter: &Meter, channels: &[AlertChannel]) {
+        let m = DeliveryMetrics::new(meter);
+        for c in channels {
+            m.dropped.add(0, &attr(*c));
+            m.retries.add(0, &attr(*c));
+        }
+    }
+}
+
+fn attr(c: AlertChannel) -> [KeyValue; 1] {
+    [KeyValue::new(AlertChannel::DEF.id, c.as_str())]
+}
+
+/// The queue's sending side and the instruments, once the worker runs.
+type Running<M> = (mpsc::Sender<Job<M>>, DeliveryMetrics);
+
+struct Job<M> {
+    channel: String,
+    messages: Vec<M>,
+}
+
+/// One channel's queue and worker. The worker starts with the first notification (inside
+/// the caller's tokio runtime) and ends when the channel is dropped and its queue drained.
+pub(crate) struct Delivery<T: Transport> {
+    kind: AlertChannel,
+    pub(crate) options: DeliveryOptions,
+    pub(crate) meter: Option<Meter>,
+    counters: Arc<Counters>,
+    sender: Mutex<Option<Running<T::Message>>>,
+}
+
+impl<T: Transport> fmt::Debug for Delivery<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery").field("kind", &self.kind.as_str()).field("options", &self.options).finish()
+    }
+}
+
+impl<T: Transport> Delivery<T> {
+    pub(crate) fn new(kind: AlertChannel) -> Self {
+        Delivery {
+            kind,
+            options: DeliveryOptions::default(),
+            meter: None,
+            counters: Arc::default(),
+            sender: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> ChannelStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ChannelStats {
+            accepted: get(&c.accepted),
+            delivered: get(&c.delivered),
+            failed: get(&c.failed),
+            dropped: get(&c.dropped),
+            attempts: get(&c.attempts),
+            retries: get(&c.retries),
+            pending: get(&c.pending),
+        }
+    }
+
+    /// Queues `messages` (one notification) for the worker, starting it with `make` the first
+    /// time. Never waits: a full queue is an immediate error.
+    pub(crate) fn submit(
+        &self,
+        channel: &str,
+        messages: Vec<T::Message>,
+        make: impl FnOnce(&DeliveryOptions) -> Result<T, String>,
+    ) -> Result<(), NotifyError> {
+        let kind = self.kind.as_str();
+        let mut slot = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            let runtime = tokio::runtime::Handle::try_current()
+                .map_err(|_| NotifyError::Config { channel: kind, reason: "needs a tokio runtime".into() })?;
+            let transport = make(&self.options).map_err(|reason| NotifyError::Config { channel: kind, reason })?;
+            let meter = self.meter.clone().unwrap_or_else(|| opentelemetry::global::meter(crate::metrics::METER_NAME));
+            let metrics = DeliveryMetrics::new(&meter);
+            DeliveryMetrics::announce(&meter, &[self.kind]);
+            let (tx, rx) = mpsc::channel(self.options.queue_capacity.max(1));
+            let worker = Worker {
+                transport: Arc::new(transport),
+                options: self.options.clone(),
+                kind: self.kind,
+                counters: Arc::clone(&self.counters),
+                metrics: metrics.clone(),
+            };
+            runtime.spawn(worker.run(rx));
+            *slot = Some((tx, metrics));
+        }
+        let Some((tx, metrics)) = slot.as_ref() else {
+            return Err(NotifyError::Config { channel: kind, reason: "delivery worker not running".into() });
+        };
+        match tx.try_send(Job { channel: channel.to_string(), messages }) {
+            Ok(()) => {
+                self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                self.counters.pending.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                let full = matches!(e, mpsc::error::TrySendError::Full(_));
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                metrics.failed.add(1, &attr(self.kind));
+                if full {
+                    let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    metrics.dropped.add(1, &attr(self.kind));
+                    self.log_drop(channel, dropped);
+                }
+                let reason = if full {
+                    format!("delivery queue full ({} waiting); notification dropped", self.options.queue_capacity)
+                } else {
+                    "delivery worker stopped".to_string()
+                };
+                Err(NotifyError::Transport { channel: kind, reason })
+            }
+        }
+    }
+
+    /// Logs a drop, at most once a second per channel (the counters have every one).
+    fn log_drop(&self, channel: &str, dropped: u64) {
+        let mut last = self.counters.last_drop_log.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            *last = Some(Instant::now());
+            tracing::warn!(
+                target: "bitcraps_otel::alerting",
+                channel, kind = self.kind.as_str(), dropped_total = dropped, capacity = self.options.queue_capacity,
+                "notification queue full: notification dropped"
+            );
+        }
+    }
+}
+
+struct Worker<T: Transport> {
+    transport: Arc<T>,
+    options: DeliveryOptions,
+    kind: AlertChannel,
+    counters: Arc<Counters>,
+    metrics: DeliveryMetrics,
+}
+
+impl<T: Transport> Worker<T> {
+    async fn run(self, mut rx: mpsc::Receiver<Job<T::Message>>) {
+        while let Some(job) = rx.recv().await {
+            let mut outcome = Ok(());
+            for message in &job.messages {
+                outcome = self.deliver(&job.channel, message).await;
+                if outcome.is_err() {
+                    break;
+                }
+            }
+            self.counters.pending.fetch_sub(1, Ordering::Relaxed);
+            match outcome {
+                Ok(()) => {
+                    self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.sent.add(1, &attr(self.kind));
+                }
+                Err(e) => {
+                    self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.failed.add(1, &attr(self.kind));
+                    tracing::warn!(
+                        target: "bitcraps_otel::alerting",
+                        channel = %job.channel, kind = self.kind.as_str(), error = %e,
+                        "notification not delivered"
+                    );
+                }
+            }
+        }
+    }
+
+    /// One message, attempted until it goes through, fails for good, or attempts run out.
+    async fn deliver(&self, channel: &str, message: &T::Message) -> Result<(), SendError> {
+        let max = self.options.max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            self.counters.attempts.fetch_add(1, Ordering::Relaxed);
+            let result = match tokio::time::timeout(self.options.request_timeout, self.transport.send(message)).await {
+                Ok(r) => r,
+                Err(_) => Err(SendError::Retryable {
+                    reason: format!("no answer within {:?}", self.options.request_timeout),
+                    retry_after: None,
+                }),
+            };
+            let (reason, retry_after) = match result {
+                Ok(()) => return Ok(()),
+                Err(e @ SendError::Permanent { .. }) => return Err(e),
+                Err(SendError::Retryable { reason, retry_after }) => (reason, retry_after),
+            };
+            if attempt >= max {
+                return Err(SendError::Retryable {
+                    reason: format!("{reason} (gave up after {max} attempts)"),
+                    retry_after,
+                });
+            }
+            let wait = match retry_after {
+                Some(asked) => asked.min(self.options.max_retry_after),
+                None => self.options.backoff(attempt),
+            };
+            tracing::debug!(
+                target: "bitcraps_otel::alerting",
+                channel, kind = self.kind.as_str(), attempt, error = %reason, wait_ms = wait.as_millis() as u64,
+                "notification attempt failed; retrying"
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            self.metrics.retries.add(1, &attr(self.kind));
+        }
+    }
+}

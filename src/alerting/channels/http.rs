@@ -1,0 +1,144 @@
+//! The HTTP side shared by the web channels: one rustls `reqwest` client per channel, a
+//! prepared request type whose `Debug` hides its secrets, and the mapping of answers to
+//! "delivered", "retry" (connect errors, timeouts, 408, 429, 5xx) or "give up".
+
+use super::delivery::{DeliveryOptions, SendError, Transport};
+use super::Secret;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// A request ready to go: always a POST.
+pub(crate) struct HttpMessage {
+    /// The full URL; a secret, since webhook URLs carry their token.
+    pub(crate) url: Secret,
+    pub(crate) body: Body,
+    /// Extra headers; values are secrets (they may carry tokens or signatures).
+    pub(crate) headers: Vec<(reqwest::header::HeaderName, Secret)>,
+    /// `Authorization: Basic` user and password.
+    pub(crate) basic_auth: Option<(String, Secret)>,
+}
+
+/// The body and how it is encoded.
+pub(crate) enum Body {
+    /// `application/json`.
+    Json(Vec<u8>),
+    /// `application/x-www-form-urlencoded`.
+    Form(Vec<u8>),
+}
+
+impl fmt::Debug for HttpMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = match &self.body {
+            Body::Json(b) | Body::Form(b) => b.len(),
+        };
+        f.debug_struct("HttpMessage")
+            .field("url", &self.url)
+            .field("body_bytes", &len)
+            .field("headers", &self.headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+            .field("basic_auth", &self.basic_auth.as_ref().map(|(u, _)| u))
+            .finish()
+    }
+}
+
+impl HttpMessage {
+    /// A JSON POST of `value` to `url`.
+    pub(crate) fn json(url: &Secret, value: &serde_json::Value) -> Result<HttpMessage, String> {
+        let body = serde_json::to_vec(value).map_err(|e| format!("cannot encode the JSON body: {e}"))?;
+        Ok(HttpMessage { url: url.clone(), body: Body::Json(body), headers: Vec::new(), basic_auth: None })
+    }
+}
+
+/// Sends [`HttpMessage`]s with a client whose timeout is the delivery's per-request timeout.
+pub(crate) struct HttpTransport {
+    client: reqwest::Client,
+}
+
+impl HttpTransport {
+    pub(crate) fn new(options: &DeliveryOptions) -> Result<HttpTransport, String> {
+        let client = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .connect_timeout(options.request_timeout)
+            .user_agent(concat!("bitcraps-otel/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
+        Ok(HttpTransport { client })
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for HttpTransport {
+    type Message = HttpMessage;
+
+    async fn send(&self, m: &HttpMessage) -> Result<(), SendError> {
+        let mut req = self.client.post(m.url.expose());
+        req = match &m.body {
+            Body::Json(b) => req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.clone()),
+            Body::Form(b) => {
+                req.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(b.clone())
+            }
+        };
+        for (name, value) in &m.headers {
+            req = req.header(name, value.expose());
+        }
+        if let Some((user, password)) = &m.basic_auth {
+            req = req.basic_auth(user, Some(password.expose()));
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            // `without_url`: the URL of a webhook is its credential.
+            Err(e) if e.is_builder() => {
+                return Err(SendError::Permanent { reason: format!("invalid request: {}", e.without_url()) })
+            }
+            Err(e) => return Err(SendError::Retryable { reason: e.without_url().to_string(), retry_after: None }),
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after =
+            resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let body: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
+        let reason = format!("HTTP {}: {}", status.as_u16(), body.trim());
+        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+            Err(SendError::Retryable { reason, retry_after })
+        } else {
+            Err(SendError::Permanent { reason })
+        }
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3); a date in the past
+/// means "now".
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        assert_eq!(parse_retry_after(" 1 "), Some(Duration::from_secs(1)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        let d = parse_retry_after(&soon).expect("date");
+        assert!(d > Duration::from_secs(27) && d <= Duration::from_secs(30), "{d:?}");
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn debug_hides_the_url_headers_and_password() {
+        let mut m = HttpMessage::json(&Secret::new("https://hooks.example/T000/B000/XXXX"), &serde_json::json!({}))
+            .expect("json");
+        m.headers.push((reqwest::header::AUTHORIZATION, Secret::new("Bearer tok")));
+        m.basic_auth = Some(("AC123".into(), Secret::new("hunter2")));
+        let s = format!("{m:?}");
+        assert!(!s.contains("XXXX") && !s.contains("tok") && !s.contains("hunter2"), "{s}");
+    }
+}
