@@ -48,7 +48,7 @@ pub use secret::Secret;
 pub use slack::SlackNotifier;
 pub use sms::{SmsNotifier, TWILIO_API_BASE};
 pub use teams::TeamsNotifier;
-pub use webhook::{WebhookNotifier, WEBHOOK_SCHEMA};
+pub use webhook::{WebhookNotifier, SIGNATURE_HEADER, TIMESTAMP_HEADER, WEBHOOK_SCHEMA};
 
 pub(crate) use delivery::DeliveryMetrics;
 
