@@ -50,11 +50,13 @@ pub fn __record_security(event: &str) {
 /// let duration = Duration::from_millis(42);
 /// log_performance!("consensus_decision", duration);
 /// log_performance!("state_sync", duration, peers = 4);
+/// log_performance!(format!("sync_{}", "ledger"), duration);
 /// ```
 #[macro_export]
 macro_rules! log_performance {
     ($operation:expr, $duration:expr $(,)?) => {{
-        let __bc_op: &str = ::core::convert::AsRef::<str>::as_ref(&$operation);
+        let __bc_op_value = $operation;
+        let __bc_op: &str = ::core::convert::AsRef::<str>::as_ref(&__bc_op_value);
         let __bc_d: ::std::time::Duration = $duration;
         $crate::logging::macros::__record_performance(__bc_op, __bc_d);
         $crate::logging::macros::__tracing::info!(
@@ -67,7 +69,8 @@ macro_rules! log_performance {
         );
     }};
     ($operation:expr, $duration:expr, $($field:tt)+) => {{
-        let __bc_op: &str = ::core::convert::AsRef::<str>::as_ref(&$operation);
+        let __bc_op_value = $operation;
+        let __bc_op: &str = ::core::convert::AsRef::<str>::as_ref(&__bc_op_value);
         let __bc_d: ::std::time::Duration = $duration;
         $crate::logging::macros::__record_performance(__bc_op, __bc_d);
         $crate::logging::macros::__tracing::info!(
@@ -93,12 +96,14 @@ macro_rules! log_performance {
 #[macro_export]
 macro_rules! log_business_event {
     ($name:expr $(,)?) => {{
-        let __bc_name: &str = ::core::convert::AsRef::<str>::as_ref(&$name);
+        let __bc_name_value = $name;
+        let __bc_name: &str = ::core::convert::AsRef::<str>::as_ref(&__bc_name_value);
         $crate::logging::macros::__record_business(__bc_name);
         $crate::logging::macros::__tracing::info!(event.category = "business", event.name = __bc_name, "{}", __bc_name);
     }};
     ($name:expr, $($field:tt)+) => {{
-        let __bc_name: &str = ::core::convert::AsRef::<str>::as_ref(&$name);
+        let __bc_name_value = $name;
+        let __bc_name: &str = ::core::convert::AsRef::<str>::as_ref(&__bc_name_value);
         $crate::logging::macros::__record_business(__bc_name);
         $crate::logging::macros::__tracing::info!(
             event.category = "business",
@@ -120,12 +125,14 @@ macro_rules! log_business_event {
 #[macro_export]
 macro_rules! log_security_event {
     ($name:expr $(,)?) => {{
-        let __bc_name: &str = ::core::convert::AsRef::<str>::as_ref(&$name);
+        let __bc_name_value = $name;
+        let __bc_name: &str = ::core::convert::AsRef::<str>::as_ref(&__bc_name_value);
         $crate::logging::macros::__record_security(__bc_name);
         $crate::logging::macros::__tracing::warn!(event.category = "security", event.name = __bc_name, "{}", __bc_name);
     }};
     ($name:expr, $($field:tt)+) => {{
-        let __bc_name: &str = ::core::convert::AsRef::<str>::as_ref(&$name);
+        let __bc_name_value = $name;
+        let __bc_name: &str = ::core::convert::AsRef::<str>::as_ref(&__bc_name_value);
         $crate::logging::macros::__record_security(__bc_name);
         $crate::logging::macros::__tracing::warn!(
             event.category = "security",
