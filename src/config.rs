@@ -340,6 +340,7 @@ impl ConfigBuilder {
         self
     }
     /// The node id: a constant `node_id` label and the `bitcraps.node.id` resource attribute.
+    /// Defaults to the host name.
     pub fn node_id(self, id: impl Into<String>) -> Self {
         self.label("node_id", id.into(), "node_id")
     }
@@ -461,6 +462,13 @@ impl ConfigBuilder {
                 return Err(ConfigError::LabelName { field, name });
             }
             constant_labels.insert(name, value);
+        }
+        // Every series needs a node to belong to, or fleet dashboards cannot tell nodes apart:
+        // without an explicit id, the host name serves.
+        if !constant_labels.contains_key("node_id") {
+            if let Some(host) = sysinfo::System::host_name().ok().filter(|h| !h.is_empty()) {
+                constant_labels.insert("node_id".into(), host);
+            }
         }
         let prometheus_addr = optional_addr(self.prometheus_addr, defaults.prometheus_addr)?;
         let health = HealthConfig {

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn loopback() -> Config {
-    Config::builder().prometheus_addr("127.0.0.1:0").health_addr("127.0.0.1:0").build().expect("config")
+    Config::builder().prometheus_addr("127.0.0.1:0").health_addr("127.0.0.1:0").node_id("t").build().expect("config")
 }
 
 #[test]
@@ -36,7 +36,7 @@ fn outside_tokio_the_guard_owns_a_runtime_and_frees_the_port_on_drop() {
     telemetry.metrics().consensus().fork_detected();
     let (status, body) = http("GET", addr, "/metrics");
     assert_eq!(status, 200);
-    assert!(body.contains("bitcraps_consensus_forks_total 1"), "{body}");
+    assert!(body.contains("bitcraps_consensus_forks_total{node_id=\"t\"} 1"), "{body}");
     assert!(bitcraps_otel::metrics::Metrics::global().is_some());
     drop(telemetry);
     assert!(try_http("GET", addr, "/metrics").is_none(), "the bridge still answers after drop");
@@ -87,7 +87,12 @@ fn node_rejects_bad_environment_naming_the_variable() {
 #[test]
 fn sdk_disabled_serves_nothing_and_instruments_still_work() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let config = Config::builder().prometheus_addr("127.0.0.1:0").health_addr("127.0.0.1:0").sdk_disabled(true).build().expect("config");
+    let config = Config::builder()
+        .prometheus_addr("127.0.0.1:0")
+        .health_addr("127.0.0.1:0")
+        .sdk_disabled(true)
+        .build()
+        .expect("config");
     let telemetry = init_with(config).expect("init");
     assert_eq!(telemetry.prometheus_addr(), None);
     telemetry.metrics().gaming().bet_placed(10);
@@ -97,7 +102,12 @@ fn sdk_disabled_serves_nothing_and_instruments_still_work() {
 #[test]
 fn cardinality_is_capped_with_an_overflow_series() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let config = Config::builder().prometheus_addr("127.0.0.1:0").without_health().cardinality_limit(10).build().expect("config");
+    let config = Config::builder()
+        .prometheus_addr("127.0.0.1:0")
+        .without_health()
+        .cardinality_limit(10)
+        .build()
+        .expect("config");
     let telemetry = init_with(config).expect("init");
     let provider = telemetry.meter_provider().expect("provider");
     let counter = provider.meter("app").u64_counter("app.requests").build();

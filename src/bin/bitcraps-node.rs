@@ -59,6 +59,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
+    // Listen for signals before anything is served: a SIGTERM that lands between "ready" and
+    // the first poll of a lazily created handler would otherwise kill the node undrained.
+    let mut shutdown = ShutdownSignal::install();
     let mut builder = ConfigBuilder::from_env();
     if let Some(addr) = args.prometheus_addr {
         builder = builder.prometheus_addr(addr);
@@ -107,9 +110,9 @@ async fn run(args: Args) -> ExitCode {
         let _ = sim_stopped.await;
     }));
     let signalled = match args.duration {
-        Some(d) => tokio::select! { _ = tokio::time::sleep(d) => false, _ = shutdown_signal() => true },
+        Some(d) => tokio::select! { _ = tokio::time::sleep(d) => false, _ = shutdown.recv() => true },
         None => {
-            shutdown_signal().await;
+            shutdown.recv().await;
             true
         }
     };
@@ -167,8 +170,12 @@ fn start_alerting(rules: Option<RuleSet>, path: Option<std::path::PathBuf>) -> O
             while hup.recv().await.is_some() {
                 let Some(system) = weak.upgrade() else { return };
                 match system.load_file(&path) {
-                    Ok(()) => tracing::info!(rules = system.rules().len(), path = %path.display(), "alert rules reloaded"),
-                    Err(e) => tracing::error!(error = %e, "alert rules reload failed; the previous rules stay in force"),
+                    Ok(()) => {
+                        tracing::info!(rules = system.rules().len(), path = %path.display(), "alert rules reloaded")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "alert rules reload failed; the previous rules stay in force")
+                    }
                 }
             }
         });
@@ -178,23 +185,46 @@ fn start_alerting(rules: Option<RuleSet>, path: Option<std::path::PathBuf>) -> O
     Some(system)
 }
 
-/// Resolves on ctrl-c or, on Unix, SIGTERM (what Kubernetes sends).
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// SIGINT (ctrl-c) and, on Unix, SIGTERM (what Kubernetes sends), registered up front.
+struct ShutdownSignal {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignal {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            ShutdownSignal { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
+        }
+        #[cfg(not(unix))]
+        ShutdownSignal {}
+    }
+
+    /// Resolves on the first shutdown signal.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match self.term.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match self.int.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! { _ = term => {}, _ = int => {} }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    }
 }
