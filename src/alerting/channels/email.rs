@@ -96,7 +96,7 @@ impl EmailNotifier {
     /// The message for `n`.
     fn message(&self, n: &Notification) -> Result<Message, String> {
         let from: Mailbox = self.from.parse().map_err(|e| format!("from `{}`: {e}", self.from))?;
-        let mut builder = Message::builder().from(from).subject(headline(n));
+        let mut builder = Message::builder().from(from).subject(headline(n)).message_id(None);
         for to in &self.to {
             let mailbox: Mailbox = to.parse().map_err(|e| format!("to `{to}`: {e}"))?;
             builder = builder.to(mailbox);
