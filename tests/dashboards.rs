@@ -12,14 +12,14 @@
 mod common;
 
 use bitcraps_otel::semconv::{self, Instrument, MetricDef};
-use common::{free_port, start_node, tool_missing, try_http, wait_for, KillOnDrop};
+use common::{start_node, tool_missing, try_http, wait_for};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr, LabelModifier};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The dashboards the monitoring reference names, and the metrics each must chart.
@@ -709,27 +709,8 @@ fn every_panel_query_returns_data_from_a_real_prometheus() {
     let started = Instant::now();
     let node_id = "dash-node";
     let node = start_node(&[("BITCRAPS_NODE_ID", node_id)], &[]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: bitcraps\n    static_configs:\n      - targets: ['{}']\n",
-            node.addr
-        ),
-    )
-    .expect("write config");
-    let prom: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let _prometheus = KillOnDrop(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address={prom}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let prometheus = common::start_prometheus(node.addr);
+    let prom = prometheus.addr;
     // Rates need two samples inside the window: wait for a few scrapes of the node.
     let instance = node.addr.to_string();
     wait_for(Duration::from_secs(30), || {

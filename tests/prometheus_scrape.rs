@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::{free_port, start_node, tool_missing, try_http, wait_for, KillOnDrop, REFERENCE_METRICS};
-use std::process::{Command, Stdio};
+use common::{start_node, tool_missing, try_http, wait_for, REFERENCE_METRICS};
 use std::time::Duration;
 
 /// Percent-encodes a PromQL expression for a query string.
@@ -23,28 +22,8 @@ fn prometheus_scrapes_every_reference_series() {
         return;
     }
     let node = start_node(&[("BITCRAPS_NODE_ID", "scraped-node")], &[]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: bitcraps\n    static_configs:\n      - targets: ['{}']\n",
-            node.addr
-        ),
-    )
-    .expect("write config");
-    let port = free_port();
-    let prom_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let _prometheus = KillOnDrop(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address={prom_addr}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let prometheus = common::start_prometheus(node.addr);
+    let prom_addr = prometheus.addr;
     let query = |q: &str| -> Option<serde_json::Value> {
         let (status, body) = try_http("GET", prom_addr, &format!("/api/v1/query?query={}", encode(q)))?;
         if status != 200 {

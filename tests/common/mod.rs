@@ -142,3 +142,36 @@ pub const REFERENCE_METRICS: [(&str, &str); 23] = [
     ("bitcraps_thermal_throttling", "gauge"),
     ("bitcraps_errors_total", "counter"),
 ];
+
+/// A real Prometheus server on a loopback port, scraping `target` every second, with its
+/// storage in a temporary directory; killed (and the directory removed) on drop.
+pub struct Prometheus {
+    pub addr: SocketAddr,
+    _process: KillOnDrop,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts Prometheus scraping `target` as job `bitcraps`.
+pub fn start_prometheus(target: SocketAddr) -> Prometheus {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: bitcraps\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .expect("write config");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let process = KillOnDrop(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    Prometheus { addr, _process: process, _dir: dir }
+}
