@@ -8,7 +8,7 @@
 //! observation per attribute set and derives deltas for delta readers.
 
 use crate::semconv::{AttributeEnum, MetricDef};
-use opentelemetry::metrics::{Meter, ObservableCounter, ObservableUpDownCounter};
+use opentelemetry::metrics::{AsyncInstrument, Meter, ObservableCounter, ObservableUpDownCounter};
 use opentelemetry::KeyValue;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -28,13 +28,48 @@ fn attribute_sets<E: AttributeEnum>() -> Vec<Vec<KeyValue>> {
 fn attribute_sets2<A: AttributeEnum, B: AttributeEnum>() -> Vec<Vec<KeyValue>> {
     A::ALL
         .iter()
-        .flat_map(|a| B::ALL.iter().map(move |b| vec![KeyValue::new(A::DEF.id, a.as_str()), KeyValue::new(B::DEF.id, b.as_str())]))
+        .flat_map(|a| {
+            B::ALL.iter().map(move |b| vec![KeyValue::new(A::DEF.id, a.as_str()), KeyValue::new(B::DEF.id, b.as_str())])
+        })
         .collect()
 }
 
 struct Cells<T> {
     values: Box<[Padded<T>]>,
     attrs: Box<[Vec<KeyValue>]>,
+}
+
+/// An atomic cell whose current value the SDK can observe.
+trait Cell: Default + Send + Sync + 'static {
+    type Value;
+    fn read(&self) -> Self::Value;
+}
+
+impl Cell for AtomicU64 {
+    type Value = u64;
+    fn read(&self) -> u64 {
+        self.load(Ordering::Relaxed)
+    }
+}
+
+impl Cell for AtomicI64 {
+    type Value = i64;
+    fn read(&self) -> i64 {
+        self.load(Ordering::Relaxed)
+    }
+}
+
+impl<T: Cell> Cells<T> {
+    fn new(sets: Vec<Vec<KeyValue>>) -> Arc<Self> {
+        Arc::new(Cells { values: sets.iter().map(|_| Padded::default()).collect(), attrs: sets.into_boxed_slice() })
+    }
+
+    /// Reports every cell with its attribute set; called by the SDK at collection time.
+    fn observe(&self, obs: &dyn AsyncInstrument<T::Value>) {
+        for (cell, attrs) in self.values.iter().zip(self.attrs.iter()) {
+            obs.observe(cell.0.read(), attrs);
+        }
+    }
 }
 
 /// A monotonic counter family: `sets` cells, each one attribute set.
@@ -46,20 +81,13 @@ pub(crate) struct CounterSeries<K> {
 
 impl<K> CounterSeries<K> {
     fn with_sets(meter: &Meter, def: &'static MetricDef, sets: Vec<Vec<KeyValue>>) -> Self {
-        let cells = Arc::new(Cells::<AtomicU64> {
-            values: sets.iter().map(|_| Padded::default()).collect(),
-            attrs: sets.into_boxed_slice(),
-        });
+        let cells = Cells::<AtomicU64>::new(sets);
         let observed = Arc::clone(&cells);
         let instrument = meter
             .u64_observable_counter(def.name)
             .with_description(def.brief)
             .with_unit(def.unit)
-            .with_callback(move |obs| {
-                for (cell, attrs) in observed.values.iter().zip(observed.attrs.iter()) {
-                    obs.observe(cell.0.load(Ordering::Relaxed), attrs);
-                }
-            })
+            .with_callback(move |obs| observed.observe(obs))
             .build();
         CounterSeries { cells, _instrument: instrument, _key: PhantomData }
     }
@@ -112,21 +140,13 @@ pub(crate) struct UpDownSeries<E> {
 
 impl<E: AttributeEnum> UpDownSeries<E> {
     pub(crate) fn by(meter: &Meter, def: &'static MetricDef) -> Self {
-        let sets = attribute_sets::<E>();
-        let cells = Arc::new(Cells::<AtomicI64> {
-            values: sets.iter().map(|_| Padded::default()).collect(),
-            attrs: sets.into_boxed_slice(),
-        });
+        let cells = Cells::<AtomicI64>::new(attribute_sets::<E>());
         let observed = Arc::clone(&cells);
         let instrument = meter
             .i64_observable_up_down_counter(def.name)
             .with_description(def.brief)
             .with_unit(def.unit)
-            .with_callback(move |obs| {
-                for (cell, attrs) in observed.values.iter().zip(observed.attrs.iter()) {
-                    obs.observe(cell.0.load(Ordering::Relaxed), attrs);
-                }
-            })
+            .with_callback(move |obs| observed.observe(obs))
             .build();
         UpDownSeries { cells, _instrument: instrument, _key: PhantomData }
     }
