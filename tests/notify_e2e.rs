@@ -1,0 +1,102 @@
+//! End to end: the node's metrics (through `init`'s pipeline and the alert reader) cross a
+//! threshold, the rule from a rules file fires, and the Slack and PagerDuty channels of the
+//! same file (secrets from `${ENV}`) each get exactly one notification on loopback; the
+//! metric recovers and each gets exactly one resolution.
+
+mod notify_support;
+
+use bitcraps_otel::alerting::channels::register_channels;
+use bitcraps_otel::alerting::*;
+use bitcraps_otel::semconv::PeerTransport;
+use bitcraps_otel::{Config, TelemetryBuilder};
+use notify_support::{counter, ok, Receiver};
+use std::time::Duration;
+
+const RULES: &str = r##"
+predefined: false
+rules:
+  - name: Too Many Peers
+    description: More peers than this node should hold
+    metric: bitcraps_network_active_connections
+    condition: { greater_than: 3 }
+    severity: critical
+    category: network
+    every: 200ms
+default_route:
+  group_wait: 0s
+  group_interval: 0s
+  repeat_interval: 1h
+channels:
+  slack:
+    type: slack
+    webhook_url: ${E2E_SLACK_WEBHOOK}
+    channel: "#bitcraps-alerts"
+    initial_backoff: 50ms
+  pagerduty:
+    type: pagerduty
+    routing_key: ${E2E_PD_ROUTING_KEY}
+    url: ${E2E_PD_URL}
+    timeout: 2s
+"##;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threshold_crossed_fires_once_per_channel_then_resolves_once_per_channel() {
+    let slack_rx = Receiver::start(ok(200)).await;
+    let pd_rx = Receiver::start(ok(202)).await;
+    std::env::set_var("E2E_SLACK_WEBHOOK", slack_rx.url("/services/T0/B0/E2ESECRET"));
+    std::env::set_var("E2E_PD_ROUTING_KEY", "E2EROUTINGKEY000000000000000000");
+    std::env::set_var("E2E_PD_URL", pd_rx.url("/v2/enqueue"));
+    let set = parse_rules("e2e.yml", RULES).expect("rules file");
+    assert_eq!(set.channels.len(), 2);
+
+    let config = Config::builder().without_prometheus().without_health().build().expect("config");
+    let telemetry = TelemetryBuilder::new(config).alerting(true).start().expect("telemetry");
+    let reader = AlertReader::global().expect("alert reader");
+    let mut alerting = AlertingSystem::new(AlertingConfig {
+        predefined_rules: false,
+        tick: Duration::from_millis(100),
+        ..Default::default()
+    });
+    alerting.apply(&set).expect("apply");
+    assert_eq!(register_channels(&alerting, &set.channels).expect("channels"), 2);
+    alerting.attach(reader.clone());
+    alerting.start().await.expect("start");
+
+    let net = telemetry.metrics().network();
+    for _ in 0..5 {
+        net.connection_opened(PeerTransport::Tcp);
+    }
+    let slack = slack_rx.wait_for(1, Duration::from_secs(10)).await;
+    let pd = pd_rx.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!((slack.len(), pd.len()), (1, 1), "each channel is told once");
+    let m = slack[0].json();
+    assert_eq!(m["blocks"][0]["text"]["text"], "[FIRING:1] Too Many Peers");
+    assert_eq!(m["channel"], "#bitcraps-alerts");
+    let trigger = pd[0].json();
+    assert_eq!(trigger["event_action"], "trigger");
+    assert_eq!(trigger["routing_key"], "E2EROUTINGKEY000000000000000000");
+    assert_eq!(trigger["payload"]["severity"], "critical");
+    assert_eq!(trigger["payload"]["custom_details"]["value"], "5");
+    // Still above the threshold for a while: no repeats (repeat_interval is an hour).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!((slack_rx.requests().len(), pd_rx.requests().len()), (1, 1), "no duplicate while firing");
+
+    for _ in 0..5 {
+        net.connection_closed(PeerTransport::Tcp);
+    }
+    let slack = slack_rx.wait_for(2, Duration::from_secs(10)).await;
+    let pd = pd_rx.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!((slack.len(), pd.len()), (2, 2), "each channel is told of the resolution");
+    assert_eq!(slack[1].json()["blocks"][0]["text"]["text"], "[RESOLVED:1] Too Many Peers");
+    let resolve = pd[1].json();
+    assert_eq!(resolve["event_action"], "resolve");
+    assert_eq!(resolve["dedup_key"], trigger["dedup_key"], "the resolve closes the incident the trigger opened");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!((slack_rx.requests().len(), pd_rx.requests().len()), (2, 2), "nothing more once resolved");
+    assert!(alerting.alerts().is_empty());
+    assert_eq!(counter(&reader, "bitcraps.alerting.notifications.sent", "slack"), 2);
+    assert_eq!(counter(&reader, "bitcraps.alerting.notifications.sent", "pagerduty"), 2);
+    assert_eq!(counter(&reader, "bitcraps.alerting.notifications.failed", "pagerduty"), 0);
+    alerting.stop();
+    drop(telemetry);
+}
