@@ -1,0 +1,100 @@
+//! Tests of configuration parsing and validation.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> ConfigBuilder {
+    let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    ConfigBuilder::from_lookup(move |k| map.get(k).cloned())
+}
+
+#[test]
+fn reads_otel_and_bitcraps_variables() {
+    let c = env(&[
+        ("OTEL_SERVICE_NAME", "table-9"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod,team=dice%20ops"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "2500"),
+        ("BITCRAPS_PROMETHEUS_ADDR", "127.0.0.1:19090"),
+        ("BITCRAPS_NODE_ID", "n1"),
+        ("BITCRAPS_REGION", "eu-west"),
+        ("BITCRAPS_CONSTANT_LABELS", "zone=a, rack=r7"),
+        ("BITCRAPS_COLLECTION_INTERVAL", "750ms"),
+    ])
+    .build()
+    .expect("valid");
+    assert_eq!(c.service_name, "table-9");
+    assert_eq!(
+        c.resource_attributes,
+        vec![("deployment.environment".into(), "prod".into()), ("team".into(), "dice ops".into())]
+    );
+    let otlp = c.otlp.expect("otlp");
+    assert_eq!(otlp.endpoint, "http://127.0.0.1:4318");
+    assert_eq!(otlp.protocol, OtlpProtocol::HttpProtobuf);
+    assert_eq!(otlp.metric_export_interval, Duration::from_millis(2500));
+    assert_eq!(c.prometheus_addr, Some("127.0.0.1:19090".parse().expect("addr")));
+    assert_eq!(c.collection_interval, Duration::from_millis(750));
+    let labels: Vec<_> = c.constant_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    assert_eq!(labels, ["node_id=n1", "rack=r7", "region=eu-west", "zone=a"]);
+}
+
+#[test]
+fn defaults_match_the_reference() {
+    let c = env(&[]).build().expect("valid");
+    assert_eq!(c.prometheus_addr, Some("0.0.0.0:9090".parse().expect("addr")));
+    assert_eq!(c.collection_interval, Duration::from_secs(15));
+    assert!(c.otlp.is_none());
+    assert!(!c.sdk_disabled);
+}
+
+#[test]
+fn export_interval_defaults_to_collection_interval() {
+    let c = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"), ("BITCRAPS_COLLECTION_INTERVAL", "3s")])
+        .build()
+        .expect("valid");
+    assert_eq!(c.otlp.expect("otlp").metric_export_interval, Duration::from_secs(3));
+}
+
+#[test]
+fn bad_values_name_their_field() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("BITCRAPS_PROMETHEUS_ADDR", "localhost", "BITCRAPS_PROMETHEUS_ADDR"),
+        ("BITCRAPS_COLLECTION_INTERVAL", "soon", "BITCRAPS_COLLECTION_INTERVAL"),
+        ("BITCRAPS_COLLECTION_INTERVAL", "0s", "BITCRAPS_COLLECTION_INTERVAL"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "5s", "OTEL_METRIC_EXPORT_INTERVAL"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        ("OTEL_SDK_DISABLED", "yes", "OTEL_SDK_DISABLED"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "novalue", "OTEL_RESOURCE_ATTRIBUTES"),
+        ("BITCRAPS_CONSTANT_LABELS", "bad-name=x", "BITCRAPS_CONSTANT_LABELS"),
+        ("BITCRAPS_CARDINALITY_LIMIT", "0", "BITCRAPS_CARDINALITY_LIMIT"),
+    ];
+    for (var, value, field) in cases {
+        let err = env(&[(var, value)]).build().expect_err(var);
+        assert!(err.to_string().starts_with(field), "{var}={value}: {err}");
+        let offending = value.split('=').next().unwrap_or(value);
+        assert!(err.to_string().contains(offending), "{var}={value}: {err}");
+    }
+}
+
+#[test]
+fn typed_errors() {
+    assert_eq!(
+        Config::builder().prometheus_addr("9090").build().unwrap_err(),
+        ConfigError::Address { field: "prometheus_addr", value: "9090".into() }
+    );
+    assert_eq!(
+        Config::builder().constant_label("__x", "v").build().unwrap_err(),
+        ConfigError::LabelName { field: "constant_labels", name: "__x".into() }
+    );
+    assert!(matches!(
+        Config::builder().collection_interval(Duration::from_millis(1)).build(),
+        Err(ConfigError::Interval { field: "collection_interval", .. })
+    ));
+}
+
+#[test]
+fn prometheus_can_be_turned_off() {
+    assert_eq!(env(&[("BITCRAPS_PROMETHEUS_ADDR", "off")]).build().expect("valid").prometheus_addr, None);
+    assert_eq!(Config::builder().without_prometheus().build().expect("valid").prometheus_addr, None);
+}
