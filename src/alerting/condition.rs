@@ -194,22 +194,33 @@ impl AlertCondition {
 }
 
 /// Recent samples of one cumulative series, enough to measure an increase over a window.
+/// Times are kept as milliseconds since the first sample (16 bytes a sample): the engine
+/// holds one of these per series of every rate rule.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct History {
-    samples: VecDeque<(Instant, f64)>,
+    origin: Option<Instant>,
+    samples: VecDeque<(u32, f64)>,
 }
 
 impl History {
-    /// Adds a sample and drops those no longer needed for `window`.
-    pub(crate) fn push(&mut self, at: Instant, value: f64, window: Duration) {
-        self.samples.push_back((at, value));
-        let cutoff = at.checked_sub(window);
+    /// Adds a sample and drops those no longer needed for `window`. `expected` is how many
+    /// samples the window holds at the rule's interval, to size the buffer once.
+    pub(crate) fn push(&mut self, at: Instant, value: f64, window: Duration, expected: usize) {
+        let origin = *self.origin.get_or_insert(at);
+        let Ok(ms) = u32::try_from(at.saturating_duration_since(origin).as_millis()) else {
+            // 49 days since the first sample: start over rather than wrap.
+            *self = History::default();
+            return self.push(at, value, window, expected);
+        };
+        if self.samples.capacity() == 0 {
+            self.samples.reserve_exact(expected.clamp(2, 1024));
+        }
+        self.samples.push_back((ms, value));
+        let window_ms = u32::try_from(window.as_millis()).unwrap_or(u32::MAX);
         // Keep one sample at or before the window start: it is the baseline.
-        while let (Some(cutoff), Some(second)) = (cutoff, self.samples.get(1).map(|s| s.0)) {
-            if second <= cutoff {
+        if let Some(cutoff) = ms.checked_sub(window_ms) {
+            while self.samples.get(1).is_some_and(|s| s.0 <= cutoff) {
                 self.samples.pop_front();
-            } else {
-                break;
             }
         }
     }
@@ -230,7 +241,7 @@ impl History {
             }
             prev = Some(v);
         }
-        Some((inc, last_at - first_at))
+        Some((inc, Duration::from_millis(u64::from(last_at - first_at))))
     }
 
     /// Per-second rate over the window.
@@ -293,14 +304,14 @@ mod tests {
         let t0 = Instant::now();
         let mut h = History::default();
         let w = Duration::from_secs(10);
-        h.push(t0, 100.0, w);
+        h.push(t0, 100.0, w, 4);
         assert_eq!(h.rate(), None);
-        h.push(t0 + Duration::from_secs(5), 150.0, w);
+        h.push(t0 + Duration::from_secs(5), 150.0, w, 4);
         assert_eq!(h.rate(), Some(10.0));
         // Reset to 20: increase counts 50 then 20.
-        h.push(t0 + Duration::from_secs(10), 20.0, w);
+        h.push(t0 + Duration::from_secs(10), 20.0, w, 4);
         assert_eq!(h.increase(), Some((70.0, Duration::from_secs(10))));
-        h.push(t0 + Duration::from_secs(20), 40.0, w);
+        h.push(t0 + Duration::from_secs(20), 40.0, w, 4);
         // Baseline is now the sample at t0+10.
         assert_eq!(h.increase(), Some((20.0, Duration::from_secs(10))));
     }

@@ -24,7 +24,9 @@ struct SeriesState {
 pub(crate) struct Slot {
     pub(crate) compiled: CompiledRule,
     next_eval: Option<Instant>,
-    series: HashMap<Labels, SeriesState>,
+    /// Keyed by a hash of the labels: cloning label sets for every series of every rate rule
+    /// was most of the engine's memory.
+    series: HashMap<u64, SeriesState>,
     ratio: (History, History),
     last_seen: Option<Instant>,
     /// Alerts of this rule that are not inactive.
@@ -91,8 +93,25 @@ fn sum_terms(snap: &Snapshot, terms: &[DerivedTerm]) -> f64 {
         .sum()
 }
 
-fn windowed(h: &mut History, now: Instant, value: f64, window: Duration) -> Option<f64> {
-    h.push(now, value, window);
+/// FNV-1a over the label pairs (sorted already), the key of per-series state.
+fn labels_key(labels: &Labels) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in labels {
+        for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xfe]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Samples a window holds when sampled every `every`.
+fn expected(window: Duration, every: Duration) -> usize {
+    (window.as_secs_f64() / every.as_secs_f64().max(0.001)).ceil() as usize + 2
+}
+
+fn windowed(h: &mut History, now: Instant, value: f64, window: Duration, every: Duration) -> Option<f64> {
+    h.push(now, value, window, expected(window, every));
     h.increase().map(|(inc, _)| inc)
 }
 
@@ -141,15 +160,15 @@ impl Evaluator {
         st.value = match (d.derivation, d.window_seconds) {
             (Derivation::Ratio, 0) => (den != 0.0).then(|| num / den),
             (Derivation::Ratio, _) => {
-                let n = windowed(&mut st.numerator, now, num, window);
-                let dd = windowed(&mut st.denominator, now, den, window);
+                let n = windowed(&mut st.numerator, now, num, window, Duration::from_secs(15));
+                let dd = windowed(&mut st.denominator, now, den, window, Duration::from_secs(15));
                 match (n, dd) {
                     (Some(n), Some(dd)) if dd > 0.0 => Some(n / dd),
                     _ => None,
                 }
             }
             (Derivation::Rate, _) => {
-                st.numerator.push(now, num, window);
+                st.numerator.push(now, num, window, expected(window, Duration::from_secs(15)));
                 st.numerator.rate()
             }
         };
@@ -282,8 +301,9 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
         let den = rule.denominator.map_or(f64::NAN, |d| sum_of(d, &rule.denominator_matchers));
         let ratio = match window {
             Some(w) => {
-                let n = windowed(&mut slot.ratio.0, now, num, *w);
-                let d = windowed(&mut slot.ratio.1, now, den, *w);
+                let every = rule.rule.evaluation_interval;
+                let n = windowed(&mut slot.ratio.0, now, num, *w, every);
+                let d = windowed(&mut slot.ratio.1, now, den, *w, every);
                 match (n, d) {
                     (Some(n), Some(d)) if d > 0.0 => Some(n / d),
                     _ => None,
@@ -308,12 +328,9 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
                     st.seen = false;
                 }
                 for p in points.iter().filter(|p| matches(p, rule)) {
-                    let st = match slot.series.get_mut(&p.labels) {
-                        Some(st) => st,
-                        None => slot.series.entry(p.labels.clone()).or_default(),
-                    };
+                    let st = slot.series.entry(labels_key(&p.labels)).or_default();
                     st.seen = true;
-                    st.history.push(now, pick(src, p), *window);
+                    st.history.push(now, pick(src, p), *window, expected(*window, rule.rule.evaluation_interval));
                     if let Some(r) = st.history.rate() {
                         series.push((&p.labels, r));
                     }
@@ -356,10 +373,7 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
         AlertCondition::Anomaly { deviations, alpha, warmup } => rows
             .into_iter()
             .filter_map(|(labels, v)| {
-                let st = match slot.series.get_mut(labels) {
-                    Some(st) => st,
-                    None => slot.series.entry(labels.clone()).or_default(),
-                };
+                let st = slot.series.entry(labels_key(labels)).or_default();
                 st.ewma.observe(v, *deviations, *alpha, *warmup).then(|| (labels.clone(), v))
             })
             .collect(),
