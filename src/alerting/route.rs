@@ -107,6 +107,9 @@ pub(crate) fn matches_map(matchers: &[LabelMatcher], labels: &BTreeMap<String, S
     })
 }
 
+/// A route (by index; `usize::MAX` for the default route) and its group label values.
+type GroupKey = (usize, Vec<String>);
+
 #[derive(Debug, Default)]
 struct GroupState {
     first_pending: Option<Instant>,
@@ -165,7 +168,7 @@ impl Router {
         let Router { config, silences, groups, .. } = self;
         let everyone = [EscalationTier { after: Duration::ZERO, channels: channels.to_vec() }];
         // (group, channel) -> notification under construction, plus whether it carries news.
-        let mut out: BTreeMap<((usize, Vec<String>), String), (Notification, bool)> = BTreeMap::new();
+        let mut out: BTreeMap<(GroupKey, String), (Notification, bool)> = BTreeMap::new();
         let mut fps: Vec<&Fingerprint> = alerts.keys().collect();
         fps.sort();
         let fps: Vec<Fingerprint> = fps.into_iter().copied().collect();
@@ -209,7 +212,7 @@ impl Router {
                 }
                 AlertState::Resolved => {
                     for ch in &entry.delivery.resolution_due {
-                        if !entry.delivery.retry_at.get(ch).is_some_and(|t| *t > now) {
+                        if entry.delivery.retry_at.get(ch).is_none_or(|t| *t <= now) {
                             due.push((ch.clone(), 0, true));
                         }
                     }
