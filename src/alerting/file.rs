@@ -16,7 +16,8 @@
 //! ").expect("valid");
 //! assert_eq!(set.rules[0].options.for_duration.as_secs(), 120);
 //!
-//! let err = parse_rules("bad.yml", "rules:\n  - name: X\n    metric: bitcraps_nope\n").unwrap_err();
+//! let bad = "rules:\n  - name: X\n    metric: bitcraps_nope\n    condition: { greater_than: 1 }\n";
+//! let err = parse_rules("bad.yml", bad).unwrap_err();
 //! assert_eq!(err.to_string(), "bad.yml:3: rules[0].metric: unknown metric `bitcraps_nope` (not in the semconv registry)");
 //! ```
 
