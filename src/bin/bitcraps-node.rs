@@ -153,6 +153,12 @@ fn start_alerting(rules: Option<RuleSet>, path: Option<std::path::PathBuf>) -> O
     let set = rules.unwrap_or_else(|| RuleSet { predefined: true, ..Default::default() });
     let mut system = AlertingSystem::new(AlertingConfig { predefined_rules: false, ..Default::default() });
     system.add_notifier("log", Arc::new(LogNotifier));
+    // The file's `channels:` (PagerDuty, Slack, Teams, e-mail, SMS, webhooks), by name.
+    match alerting::channels::register_channels(&system, &set.channels) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(channels = n, "notification channels registered"),
+        Err(e) => tracing::error!(error = %e, "notification channels not registered"),
+    }
     if let Err(e) = system.apply(&set) {
         tracing::error!(error = %e, "alert rules not applied");
     }
