@@ -100,3 +100,41 @@ async fn threshold_crossed_fires_once_per_channel_then_resolves_once_per_channel
     alerting.stop();
     drop(telemetry);
 }
+
+mod common;
+
+/// The node binary: `--alert-rules` with a `channels:` section, the webhook URL from the
+/// environment, a rule on the simulated traffic; the Slack receiver hears it fire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_binary_notifies_the_channels_of_its_rules_file() {
+    let slack_rx = Receiver::start(ok(200)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("alerts.yml");
+    std::fs::write(
+        &path,
+        r##"
+predefined: false
+rules:
+  - name: Games Are Played
+    metric: bitcraps_games_total
+    condition: { greater_than: 0 }
+    severity: info
+    category: gaming
+    every: 1s
+default_route:
+  group_wait: 0s
+channels:
+  chat:
+    type: slack
+    webhook_url: ${NODE_SLACK_WEBHOOK}
+"##,
+    )
+    .expect("write rules");
+    let url = slack_rx.url("/services/T0/B0/NODESECRET");
+    let path_arg = path.display().to_string();
+    let _node = common::start_node(&[("NODE_SLACK_WEBHOOK", url.as_str())], &["--alert-rules", path_arg.as_str()]);
+    let got = slack_rx.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 1, "the node's Slack channel was told");
+    assert_eq!(got[0].path, "/services/T0/B0/NODESECRET");
+    assert_eq!(got[0].json()["blocks"][0]["text"]["text"], "[FIRING:1] Games Are Played");
+}
