@@ -214,45 +214,47 @@ impl<T: Transport> Delivery<T> {
         }
     }
 
-    /// Queues `messages` (one notification) for the worker, starting it with `make` the first
-    /// time. Never waits: a full queue is an immediate error.
+    /// Queues one notification for the worker, starting it with `make` the first time.
+    /// Never waits: a full queue is an immediate error, found before `render` runs, so a
+    /// dead channel costs the engine less than a live one.
     pub(crate) fn submit(
         &self,
         channel: &str,
-        messages: Vec<T::Message>,
+        render: impl FnOnce() -> Result<Vec<T::Message>, NotifyError>,
         make: impl FnOnce(&DeliveryOptions) -> Result<T, String>,
     ) -> Result<(), NotifyError> {
         let kind = self.kind.as_str();
-        let mut slot = self.sender.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            let runtime = tokio::runtime::Handle::try_current()
-                .map_err(|_| NotifyError::Config { channel: kind, reason: "needs a tokio runtime".into() })?;
-            let transport = make(&self.options).map_err(|reason| NotifyError::Config { channel: kind, reason })?;
-            let meter = self.meter.clone().unwrap_or_else(|| opentelemetry::global::meter(crate::metrics::METER_NAME));
-            let metrics = DeliveryMetrics::new(&meter);
-            DeliveryMetrics::announce(&meter, &[self.kind]);
-            let (tx, rx) = mpsc::channel(self.options.queue_capacity.max(1));
-            let worker = Worker {
-                transport: Arc::new(transport),
-                options: self.options.clone(),
-                kind: self.kind,
-                counters: Arc::clone(&self.counters),
-                metrics: metrics.clone(),
-            };
-            runtime.spawn(worker.run(rx));
-            *slot = Some((tx, metrics));
-        }
-        let Some((tx, metrics)) = slot.as_ref() else {
-            return Err(NotifyError::Config { channel: kind, reason: "delivery worker not running".into() });
-        };
-        match tx.try_send(Job { channel: channel.to_string(), messages }) {
-            Ok(()) => {
-                self.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                self.counters.pending.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+        let (tx, metrics) = {
+            let mut slot = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+            match slot.as_ref() {
+                Some((tx, metrics)) => (tx.clone(), metrics.clone()),
+                None => {
+                    let runtime = tokio::runtime::Handle::try_current()
+                        .map_err(|_| NotifyError::Config { channel: kind, reason: "needs a tokio runtime".into() })?;
+                    let transport =
+                        make(&self.options).map_err(|reason| NotifyError::Config { channel: kind, reason })?;
+                    let meter =
+                        self.meter.clone().unwrap_or_else(|| opentelemetry::global::meter(crate::metrics::METER_NAME));
+                    let metrics = DeliveryMetrics::new(&meter);
+                    DeliveryMetrics::announce(&meter, &[self.kind]);
+                    let (tx, rx) = mpsc::channel(self.options.queue_capacity.max(1));
+                    let worker = Worker {
+                        transport: Arc::new(transport),
+                        options: self.options.clone(),
+                        kind: self.kind,
+                        counters: Arc::clone(&self.counters),
+                        metrics: metrics.clone(),
+                    };
+                    runtime.spawn(worker.run(rx));
+                    *slot = Some((tx.clone(), metrics.clone()));
+                    (tx, metrics)
+                }
             }
+        };
+        let permit = match tx.try_reserve() {
+            Ok(permit) => permit,
             Err(e) => {
-                let full = matches!(e, mpsc::error::TrySendError::Full(_));
+                let full = matches!(e, mpsc::error::TrySendError::Full(()));
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 metrics.failed.add(1, &attr(self.kind));
                 if full {
@@ -265,9 +267,17 @@ impl<T: Transport> Delivery<T> {
                 } else {
                     "delivery worker stopped".to_string()
                 };
-                Err(NotifyError::Transport { channel: kind, reason })
+                return Err(NotifyError::Transport { channel: kind, reason });
             }
+        };
+        let messages = render()?;
+        if messages.is_empty() {
+            return Ok(());
         }
+        permit.send(Job { channel: channel.to_string(), messages });
+        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        self.counters.pending.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Logs a drop, at most once a second per channel (the counters have every one).

@@ -193,7 +193,8 @@ impl Notifier for EmailNotifier {
     }
 
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
-        let message = self.message(n).map_err(|reason| NotifyError::Config { channel: "email", reason })?;
-        self.delivery.submit(&n.channel, vec![message], |o| self.transport(o))
+        let render =
+            || self.message(n).map(|m| vec![m]).map_err(|reason| NotifyError::Config { channel: "email", reason });
+        self.delivery.submit(&n.channel, render, |o| self.transport(o))
     }
 }

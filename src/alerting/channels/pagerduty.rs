@@ -157,12 +157,13 @@ impl Notifier for PagerDutyNotifier {
         if self.routing_key.is_empty() {
             return Err(config("empty integration key".into()));
         }
-        let url = Secret::new(self.url.clone());
-        let messages =
-            self.events(n).iter().map(|e| HttpMessage::json(&url, e)).collect::<Result<Vec<_>, _>>().map_err(config)?;
-        if messages.is_empty() {
+        if n.firing.is_empty() && n.resolved.is_empty() {
             return Ok(());
         }
-        self.delivery.submit(&n.channel, messages, HttpTransport::new)
+        let render = || {
+            let url = Secret::new(self.url.clone());
+            self.events(n).iter().map(|e| HttpMessage::json(&url, e)).collect::<Result<Vec<_>, _>>().map_err(config)
+        };
+        self.delivery.submit(&n.channel, render, HttpTransport::new)
     }
 }

@@ -96,27 +96,30 @@ impl Notifier for SmsNotifier {
         if self.to.is_empty() || self.from.is_empty() {
             return Err(config("`from` and at least one `to` number are required".into()));
         }
-        let url = Secret::new(format!(
-            "{}/2010-04-01/Accounts/{}/Messages.json",
-            self.base_url.trim_end_matches('/'),
-            self.account_sid
-        ));
-        let text = self.text(n);
-        let mut messages = Vec::with_capacity(self.to.len());
-        for to in &self.to {
-            let form = serde_urlencoded::to_string([
-                ("To", to.as_str()),
-                ("From", self.from.as_str()),
-                ("Body", text.as_str()),
-            ])
-            .map_err(|e| config(format!("cannot encode the form: {e}")))?;
-            messages.push(HttpMessage {
-                url: url.clone(),
-                body: Body::Form(form.into_bytes()),
-                headers: Vec::new(),
-                basic_auth: Some((self.account_sid.clone(), self.auth_token.clone())),
-            });
-        }
-        self.delivery.submit(&n.channel, messages, HttpTransport::new)
+        let render = || {
+            let url = Secret::new(format!(
+                "{}/2010-04-01/Accounts/{}/Messages.json",
+                self.base_url.trim_end_matches('/'),
+                self.account_sid
+            ));
+            let text = self.text(n);
+            let mut messages = Vec::with_capacity(self.to.len());
+            for to in &self.to {
+                let form = serde_urlencoded::to_string([
+                    ("To", to.as_str()),
+                    ("From", self.from.as_str()),
+                    ("Body", text.as_str()),
+                ])
+                .map_err(|e| config(format!("cannot encode the form: {e}")))?;
+                messages.push(HttpMessage {
+                    url: url.clone(),
+                    body: Body::Form(form.into_bytes()),
+                    headers: Vec::new(),
+                    basic_auth: Some((self.account_sid.clone(), self.auth_token.clone())),
+                });
+            }
+            Ok(messages)
+        };
+        self.delivery.submit(&n.channel, render, HttpTransport::new)
     }
 }

@@ -122,7 +122,7 @@ impl Notifier for TeamsNotifier {
         if !self.webhook_url.expose().starts_with("http") {
             return Err(config("webhook URL must be http(s)".into()));
         }
-        let message = HttpMessage::json(&self.webhook_url, &self.message(n)).map_err(config)?;
-        self.delivery.submit(&n.channel, vec![message], HttpTransport::new)
+        let render = || HttpMessage::json(&self.webhook_url, &self.message(n)).map(|m| vec![m]).map_err(config);
+        self.delivery.submit(&n.channel, render, HttpTransport::new)
     }
 }

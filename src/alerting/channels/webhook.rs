@@ -158,27 +158,35 @@ impl Notifier for WebhookNotifier {
         if !self.url.expose().starts_with("http") {
             return Err(config("URL must be http(s)".into()));
         }
-        let sent_at =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-        let mut message = HttpMessage::json(&self.url, &Self::payload(n, sent_at)).map_err(config)?;
-        for (name, value) in &self.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| config(format!("`{name}` is not a valid header name")))?;
-            if reqwest::header::HeaderValue::from_str(value.expose()).is_err() {
-                return Err(config(format!("the value of header `{name}` is not a valid header value")));
+        let render = || {
+            let sent_at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let mut message = HttpMessage::json(&self.url, &Self::payload(n, sent_at)).map_err(config)?;
+            for (name, value) in &self.headers {
+                let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| config(format!("`{name}` is not a valid header name")))?;
+                if reqwest::header::HeaderValue::from_str(value.expose()).is_err() {
+                    return Err(config(format!("the value of header `{name}` is not a valid header value")));
+                }
+                message.headers.push((name, value.clone()));
             }
-            message.headers.push((name, value.clone()));
-        }
-        if let Some(secret) = &self.hmac_secret {
-            let super::http::Body::Json(body) = &message.body else {
-                return Err(config("unexpected body encoding".into()));
-            };
-            let signature = Self::signature(secret.expose().as_bytes(), sent_at, body);
-            message
-                .headers
-                .push((reqwest::header::HeaderName::from_static(TIMESTAMP_HEADER), Secret::new(sent_at.to_string())));
-            message.headers.push((reqwest::header::HeaderName::from_static(SIGNATURE_HEADER), Secret::new(signature)));
-        }
-        self.delivery.submit(&n.channel, vec![message], HttpTransport::new)
+            if let Some(secret) = &self.hmac_secret {
+                let super::http::Body::Json(body) = &message.body else {
+                    return Err(config("unexpected body encoding".into()));
+                };
+                let signature = Self::signature(secret.expose().as_bytes(), sent_at, body);
+                message.headers.push((
+                    reqwest::header::HeaderName::from_static(TIMESTAMP_HEADER),
+                    Secret::new(sent_at.to_string()),
+                ));
+                message
+                    .headers
+                    .push((reqwest::header::HeaderName::from_static(SIGNATURE_HEADER), Secret::new(signature)));
+            }
+            Ok(vec![message])
+        };
+        self.delivery.submit(&n.channel, render, HttpTransport::new)
     }
 }
