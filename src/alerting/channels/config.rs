@@ -216,8 +216,8 @@ pub(crate) fn parse_channels(
     for (name, mut value) in raw {
         substitute(&name, "", &mut value, env)?;
         let delivery = take_delivery(&name, &mut value)?;
-        let spec: RawSpec =
-            serde_yaml::from_value(value).map_err(|e| ChannelError::new(&name, "type", e.to_string()))?;
+        let spec: RawSpec = serde_yaml::from_value(value)
+            .map_err(|e| ChannelError::new(&name, "type", redact_values(&e.to_string())))?;
         let spec = match spec {
             RawSpec::Pagerduty { routing_key, url, source, links: l } => {
                 ChannelSpec::PagerDuty { routing_key, url, source, links: links(l) }
@@ -256,6 +256,25 @@ pub(crate) fn parse_channels(
         out.push(ChannelConfig { name, spec, delivery });
     }
     Ok(out)
+}
+
+/// The parser quotes offending values (`invalid type: string "…"`); those may be secrets.
+fn redact_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '"' {
+            if quoted {
+                out.push_str("[redacted]\"");
+            } else {
+                out.push('"');
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Replaces `${VAR}` in every string under `value`.
@@ -440,4 +459,37 @@ pub fn register_channels(system: &AlertingSystem, channels: &[ChannelConfig]) ->
         system.add_notifier(name, n);
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str, env: &[(&str, &str)]) -> Result<Vec<ChannelConfig>, ChannelError> {
+        let raw: BTreeMap<String, serde_yaml::Value> = serde_yaml::from_str(yaml).expect("yaml");
+        parse_channels(raw, &|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn variables_are_substituted_and_unset_ones_named() {
+        let ok = parse("hook: { type: webhook, url: \"https://h.example/${PATH_TOKEN}/x\" }", &[("PATH_TOKEN", "t0k")])
+            .expect("valid");
+        let ChannelSpec::Webhook { url, .. } = &ok[0].spec else { panic!("webhook") };
+        assert_eq!(url.expose(), "https://h.example/t0k/x");
+        let err = parse("hook: { type: webhook, url: \"${NOPE}\" }", &[]).expect_err("unset").to_string();
+        assert_eq!(err, "channels.hook.url: environment variable `NOPE` is not set");
+    }
+
+    #[test]
+    fn errors_do_not_repeat_values() {
+        let err = parse("m: { type: email, host: h, from: a@b, to: [c@d], port: \"${P}\" }", &[("P", "hunter2")])
+            .expect_err("port is a number")
+            .to_string();
+        assert!(err.starts_with("channels.m.type: invalid type"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = parse("m: { type: email, host: h, from: a@b, to: [c@d], security: none }", &[]).expect_err("mode");
+        assert!(err.to_string().contains("not one of starttls, tls, plaintext"));
+        let err = parse("p: { type: pagerduty, routing_key: k, max_attempts: many }", &[]).expect_err("number");
+        assert_eq!(err.to_string(), "channels.p.max_attempts: expected a whole number");
+    }
 }
