@@ -98,7 +98,10 @@ async fn pagerduty_triggers_and_resolves_with_the_fingerprint_as_dedup_key() {
     assert_eq!(t2["payload"]["severity"], "critical");
     assert_eq!(t1["payload"]["source"], "node-7");
     assert_eq!(t1["payload"]["custom_details"]["labels"]["category"], "gaming");
-    assert!(str_of(&t1["payload"], "summary").contains("High Game Error Rate"));
+    assert_eq!(
+        str_of(&t1["payload"], "summary"),
+        "High Game Error Rate: Gaming errors above 5% (value 0.071, threshold > 0.05)"
+    );
     assert_eq!(pd.stats().delivered, 2);
 }
 
@@ -163,6 +166,7 @@ async fn slack_posts_block_kit_with_fallback_text_and_channel_override() {
         "*Severity*\\nhigh",
         "*Severity*\\ncritical",
         "*Value*\\n0.071",
+        "*Threshold*\\n&gt; 0.05",
         "category=gaming",
         "https://grafana.example/d/bitcraps",
     ] {
@@ -317,7 +321,12 @@ async fn webhook_sends_the_v1_schema_custom_headers_and_a_verifiable_signature()
     let alerts = p["firing"].as_array().expect("firing");
     assert_eq!(alerts.len(), 2);
     for a in alerts {
-        assert_keys_within(a, &["fingerprint", "rule", "severity", "description", "value", "labels", "tags"], "alert");
+        assert_keys_within(
+            a,
+            &["fingerprint", "rule", "severity", "description", "value", "threshold", "labels", "tags"],
+            "alert",
+        );
+        assert_eq!(a["threshold"], "> 0.05");
         assert_eq!(str_of(a, "fingerprint").len(), 16);
         assert!(a["value"].is_number() && a["labels"].is_object() && a["tags"].is_array());
     }

@@ -125,14 +125,14 @@ async fn email_reaches_a_real_smtp_server_as_multipart_text_and_html() {
     let text = parts[0]["content"].as_str().expect("text");
     let html = parts[1]["content"].as_str().expect("html");
     for needle in [
-        "FIRING High Game Error Rate (high) value 0.071",
+        "FIRING High Game Error Rate (high) value 0.071, threshold > 0.05",
         "FIRING High Game Error Rate (critical) value 0.2",
         "category=gaming",
     ] {
         assert!(text.contains(needle), "text part lacks {needle}:\n{text}");
     }
     assert!(html.contains("<h2>[FIRING:2] High Game Error Rate</h2>"), "{html}");
-    assert!(html.contains("<td>critical</td>") && html.contains("<td>0.071</td>"), "{html}");
+    assert!(html.contains("<td>critical</td>") && html.contains("<td>0.071</td><td>&gt; 0.05</td>"), "{html}");
     assert_eq!(parsed[1]["subject"], "[RESOLVED:1] High Game Error Rate");
     assert_eq!(mail.stats().delivered, 2);
 }

@@ -23,6 +23,8 @@ pub struct AlertNotice {
     pub severity: AlertSeverity,
     /// Last compared value (NaN for `absent`).
     pub value: f64,
+    /// The comparison the value is held to (none for `absent` and `anomaly` rules).
+    pub threshold: Option<super::Threshold>,
     /// The rule's tags.
     pub tags: Vec<String>,
 }

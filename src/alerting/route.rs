@@ -240,6 +240,7 @@ impl Router {
                 description: rule.description.clone(),
                 severity: entry.severity,
                 value: entry.value,
+                threshold: rule.condition.threshold(),
                 tags: rule.tags.clone(),
             };
             for (ch, tier, news) in due {

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bitcraps_otel::alerting::{AlertNotice, AlertReader, AlertSeverity, Fingerprint, Notification};
+use bitcraps_otel::alerting::{AlertNotice, AlertReader, AlertSeverity, Fingerprint, Notification, Threshold};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -145,6 +145,7 @@ pub fn notice(rule: &str, fp: u64, severity: AlertSeverity, value: f64) -> Alert
         description: "Gaming errors above 5%".into(),
         severity,
         value,
+        threshold: Some(Threshold::GreaterThan(0.05)),
         tags: vec!["gaming".into()],
     }
 }

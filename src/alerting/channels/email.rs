@@ -3,7 +3,7 @@
 //! authentication; a `multipart/alternative` message with a text and an HTML part.
 
 use super::delivery::{Delivery, DeliveryOptions, SendError, Transport};
-use super::{alerts, delivery_methods, headline, labels_text, value_text, Secret};
+use super::{alerts, delivery_methods, headline, labels_text, threshold_text, value_text, Secret};
 use crate::alerting::{Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 use lettre::message::{Mailbox, MultiPart};
@@ -130,21 +130,23 @@ fn bodies(n: &Notification) -> (String, String) {
     let mut html =
         format!("<html><body><h2>{}</h2><table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">", esc(&title));
     html.push_str(
-        "<tr><th>State</th><th>Rule</th><th>Severity</th><th>Value</th><th>Labels</th><th>Description</th></tr>",
+        "<tr><th>State</th><th>Rule</th><th>Severity</th><th>Value</th><th>Threshold</th><th>Labels</th><th>Description</th></tr>",
     );
     for (a, firing) in alerts(n) {
         let state = if firing { "FIRING" } else { "RESOLVED" };
         let labels = labels_text(a);
         let value = value_text(a.value);
+        let threshold = threshold_text(a.threshold);
         text.push_str(&format!(
-            "{state} {} ({}) value {value}\n  {}\n  labels: {labels}\n",
+            "{state} {} ({}) value {value}, threshold {threshold}\n  {}\n  labels: {labels}\n",
             a.rule, a.severity, a.description
         ));
         html.push_str(&format!(
-            "<tr><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&a.rule),
             a.severity,
             esc(&value),
+            esc(&threshold),
             esc(&labels),
             esc(&a.description)
         ));

@@ -52,7 +52,7 @@ pub use webhook::{WebhookNotifier, SIGNATURE_HEADER, TIMESTAMP_HEADER, WEBHOOK_S
 
 pub(crate) use delivery::DeliveryMetrics;
 
-use super::{AlertNotice, AlertSeverity, Notification};
+use super::{AlertNotice, AlertSeverity, Notification, Threshold};
 
 /// A link shown with a notification (dashboard, runbook, alert list).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +101,19 @@ pub(crate) fn value_text(v: f64) -> String {
     } else {
         let s = format!("{v:.4}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// The comparison for humans: `> 0.05`, `< 15`, `outside [10, 90]`; `-` when the rule has
+/// none (`absent`, `anomaly`).
+pub(crate) fn threshold_text(t: Option<Threshold>) -> String {
+    match t {
+        None => "-".into(),
+        Some(Threshold::GreaterThan(b)) => format!("> {}", value_text(b)),
+        Some(Threshold::LessThan(b)) => format!("< {}", value_text(b)),
+        Some(Threshold::Equal(b)) => format!("= {}", value_text(b)),
+        Some(Threshold::NotEqual(b)) => format!("!= {}", value_text(b)),
+        Some(Threshold::OutsideRange { low, high }) => format!("outside [{}, {}]", value_text(low), value_text(high)),
     }
 }
 
@@ -168,6 +181,7 @@ mod tests {
             description: String::new(),
             severity: AlertSeverity::High,
             value: 0.07,
+            threshold: Some(Threshold::OutsideRange { low: 0.0, high: 0.05 }),
             tags: vec![],
         }
     }
@@ -188,5 +202,8 @@ mod tests {
         assert_eq!(value_text(0.0700), "0.07");
         assert_eq!(value_text(3.0), "3");
         assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(threshold_text(n.firing[0].threshold), "outside [0, 0.05]");
+        assert_eq!(threshold_text(Some(Threshold::GreaterThan(85.0))), "> 85");
+        assert_eq!(threshold_text(None), "-");
     }
 }

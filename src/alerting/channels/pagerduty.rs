@@ -4,7 +4,7 @@
 
 use super::delivery::Delivery;
 use super::http::{HttpMessage, HttpTransport};
-use super::{delivery_methods, labels_text, truncate, value_text, Link, Secret};
+use super::{delivery_methods, labels_text, threshold_text, truncate, value_text, Link, Secret};
 use crate::alerting::{AlertNotice, AlertSeverity, Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 use serde_json::{json, Value};
@@ -85,10 +85,11 @@ impl PagerDutyNotifier {
     }
 
     fn trigger(&self, a: &AlertNotice, n: &Notification) -> Value {
+        let measured = format!("value {}, threshold {}", value_text(a.value), threshold_text(a.threshold));
         let summary = if a.description.is_empty() {
-            format!("{} (value {})", a.rule, value_text(a.value))
+            format!("{} ({measured})", a.rule)
         } else {
-            format!("{}: {} (value {})", a.rule, a.description, value_text(a.value))
+            format!("{}: {} ({measured})", a.rule, a.description)
         };
         let source = a
             .labels
@@ -105,6 +106,7 @@ impl PagerDutyNotifier {
             "custom_details": {
                 "description": a.description,
                 "value": value_text(a.value),
+                "threshold": threshold_text(a.threshold),
                 "labels": a.labels,
                 "labels_text": labels_text(a),
                 "tags": a.tags,

@@ -4,7 +4,8 @@
 
 use super::delivery::Delivery;
 use super::http::{HttpMessage, HttpTransport};
-use super::{alerts, delivery_methods, headline, labels_text, top_severity, truncate, value_text, Link, Secret};
+use super::{alerts, delivery_methods, headline, labels_text, threshold_text, top_severity, truncate, value_text};
+use super::{Link, Secret};
 use crate::alerting::{AlertSeverity, Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 use serde_json::{json, Value};
@@ -84,11 +85,18 @@ impl SlackNotifier {
                 "fields": [
                     { "type": "mrkdwn", "text": format!("*Severity*\n{}", a.severity) },
                     { "type": "mrkdwn", "text": format!("*Value*\n{}", value_text(a.value)) },
+                    { "type": "mrkdwn", "text": format!("*Threshold*\n{}", escape(&threshold_text(a.threshold))) },
                     { "type": "mrkdwn", "text": format!("*Labels*\n{}", truncate(&escape(if labels.is_empty() { "-" } else { &labels }), 1900)) },
                     { "type": "mrkdwn", "text": format!("*Fingerprint*\n`{}`", a.fingerprint) },
                 ],
             }));
-            fallback.push(format!("{} {state} ({}) value {}", a.rule, a.severity, value_text(a.value)));
+            fallback.push(format!(
+                "{} {state} ({}) value {} threshold {}",
+                a.rule,
+                a.severity,
+                value_text(a.value),
+                threshold_text(a.threshold)
+            ));
         }
         let total = n.firing.len() + n.resolved.len();
         let mut context = format!("severity {} · escalation tier {}", top_severity(n), n.escalation_tier);

@@ -4,7 +4,7 @@
 
 use super::delivery::Delivery;
 use super::http::{Body, HttpMessage, HttpTransport};
-use super::{delivery_methods, headline, truncate, value_text, Secret};
+use super::{delivery_methods, headline, threshold_text, truncate, value_text, Secret};
 use crate::alerting::{Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 
@@ -65,11 +65,12 @@ impl SmsNotifier {
         self
     }
 
-    /// The text for `n`: headline, then `rule severity value` per alert, cut to the limit.
+    /// The text for `n`: headline, then `rule severity value (threshold)` per alert, cut to
+    /// the limit.
     pub(crate) fn text(&self, n: &Notification) -> String {
         let mut parts = vec![headline(n)];
         for a in &n.firing {
-            parts.push(format!("{} {} {}", a.rule, a.severity, value_text(a.value)));
+            parts.push(format!("{} {} {} ({})", a.rule, a.severity, value_text(a.value), threshold_text(a.threshold)));
         }
         for a in &n.resolved {
             parts.push(format!("{} resolved", a.rule));

@@ -4,7 +4,7 @@
 
 use super::delivery::Delivery;
 use super::http::{HttpMessage, HttpTransport};
-use super::{alerts, delivery_methods, headline, labels_text, truncate, value_text, Link, Secret};
+use super::{alerts, delivery_methods, headline, labels_text, threshold_text, truncate, value_text, Link, Secret};
 use crate::alerting::{Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 use serde_json::{json, Value};
@@ -76,6 +76,7 @@ impl TeamsNotifier {
                 "facts": [
                     { "title": "Severity", "value": a.severity.as_str() },
                     { "title": "Value", "value": value_text(a.value) },
+                    { "title": "Threshold", "value": threshold_text(a.threshold) },
                     { "title": "Labels", "value": truncate(&labels_text(a), 1000) },
                     { "title": "Fingerprint", "value": a.fingerprint.to_string() },
                 ],

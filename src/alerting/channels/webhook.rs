@@ -18,7 +18,9 @@
 //!
 //! An alert: `fingerprint` (16 hex digits, stable per alert), `rule`, `severity` (`info`,
 //! `low`, `medium`, `high`, `critical`), `description`, `value` (number, or `null` when the
-//! metric is absent), `labels` (object), `tags` (array of strings).
+//! metric is absent), `threshold` (the comparison as text, e.g. `> 0.05` or
+//! `outside [10, 90]`; `null` for `absent` and `anomaly` rules), `labels` (object), `tags`
+//! (array of strings).
 //!
 //! # Signature
 //!
@@ -29,7 +31,7 @@
 
 use super::delivery::Delivery;
 use super::http::{HttpMessage, HttpTransport};
-use super::{delivery_methods, headline, Secret};
+use super::{delivery_methods, headline, threshold_text, Secret};
 use crate::alerting::{AlertNotice, Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 use hmac::{Hmac, KeyInit, Mac};
@@ -138,6 +140,7 @@ fn alert(a: &AlertNotice) -> Value {
         "severity": a.severity.as_str(),
         "description": a.description,
         "value": if a.value.is_finite() { json!(a.value) } else { Value::Null },
+        "threshold": a.threshold.map(|t| threshold_text(Some(t))),
         "labels": a.labels,
         "tags": a.tags,
     })
