@@ -148,10 +148,7 @@ async fn ratio_condition_divides_increases_and_ignores_an_empty_denominator() {
 
 #[tokio::test(start_paused = true)]
 async fn derived_metric_from_the_reference_resolves_and_fires() {
-    let r = rig(
-        vec![rule("gaming_error_rate", AlertCondition::GreaterThan(0.05)).into()],
-        routing(0, 0, 3600),
-    );
+    let r = rig(vec![rule("gaming_error_rate", AlertCondition::GreaterThan(0.05)).into()], routing(0, 0, 3600));
     let errors = r.meter.u64_counter("bitcraps.errors").build();
     let games = r.meter.u64_counter("bitcraps.games").build();
     let gaming = [KeyValue::new("error.category", "gaming"), KeyValue::new("error.severity", "low")];
@@ -167,7 +164,9 @@ async fn derived_metric_from_the_reference_resolves_and_fires() {
 #[tokio::test(start_paused = true)]
 async fn absent_fires_after_the_duration_and_resolves_when_data_appears() {
     let r = rig(
-        vec![rule("bitcraps_battery_level_percent", AlertCondition::Absent { duration: Duration::from_secs(10) }).into()],
+        vec![
+            rule("bitcraps_battery_level_percent", AlertCondition::Absent { duration: Duration::from_secs(10) }).into()
+        ],
         routing(0, 0, 3600),
     );
     let battery = r.meter.f64_gauge("bitcraps.battery.level").build();
@@ -353,7 +352,11 @@ async fn rules_on_unknown_metrics_are_rejected_with_the_name() {
     let err = alerting
         .add_rule(rule(
             "bitcraps.errors",
-            AlertCondition::Ratio { denominator: "bitcraps_nothing".into(), window: None, threshold: Threshold::GreaterThan(0.1) },
+            AlertCondition::Ratio {
+                denominator: "bitcraps_nothing".into(),
+                window: None,
+                threshold: Threshold::GreaterThan(0.1),
+            },
         ))
         .expect_err("unknown denominator");
     assert!(err.to_string().contains("bitcraps_nothing"), "{err}");

@@ -17,7 +17,9 @@ fn bad_files_are_rejected_with_line_field_and_reason() {
     assert!(e.starts_with("rules.yml:2:"), "{e}");
 
     // A typo in a field name: the parser names the field path and the line.
-    let e = err("rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition: { greater_than: 1 }\n    severty: high\n");
+    let e = err(
+        "rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition: { greater_than: 1 }\n    severty: high\n",
+    );
     assert!(e.starts_with("rules.yml:5:") && e.contains("rules[0]") && e.contains("severty"), "{e}");
 
     // A metric the registry does not know, in the second rule.
@@ -36,13 +38,15 @@ fn bad_files_are_rejected_with_line_field_and_reason() {
     );
 
     // Bad values, each at its own line.
-    let e = err("rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition: { greater_than: 1 }\n    for: soon\n");
+    let e =
+        err("rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition: { greater_than: 1 }\n    for: soon\n");
     assert!(e.starts_with("rules.yml:5: rules[0].for: `soon` is not a duration"), "{e}");
     let e = err("rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition:\n      greater_than: 1\n      less_than: 2\n");
     assert!(e.starts_with("rules.yml:4: rules[0].condition: give exactly one of"), "{e}");
     let e = err("rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition: { greater_than: 1 }\n    severity: urgent\n");
     assert!(e.starts_with("rules.yml:5: rules[0].severity: `urgent`"), "{e}");
-    let e = err("rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition: { rate_over: 1m, greater_than: 1 }\n");
+    let e =
+        err("rules:\n  - name: A\n    metric: bitcraps.cpu.usage\n    condition: { rate_over: 1m, greater_than: 1 }\n");
     assert!(e.starts_with("rules.yml:4: rules[0].condition: a rate needs a counter"), "{e}");
     let e = err("routes:\n  - match: { category: x }\n    escalation: nobody\n");
     assert!(e.starts_with("rules.yml:3: routes[0].escalation: no escalation policy named `nobody`"), "{e}");
@@ -65,8 +69,11 @@ async fn a_failed_reload_keeps_the_old_rules_running() {
     let names = |a: &AlertingSystem| a.rules().into_iter().map(|r| r.rule.name).collect::<Vec<_>>();
     assert_eq!(names(&alerting), ["Hot"]);
 
-    std::fs::write(&path, "predefined: false\nrules:\n  - name: Hot\n    metric: bitcraps_nope\n    condition: { greater_than: 80 }\n")
-        .expect("write");
+    std::fs::write(
+        &path,
+        "predefined: false\nrules:\n  - name: Hot\n    metric: bitcraps_nope\n    condition: { greater_than: 80 }\n",
+    )
+    .expect("write");
     let e = alerting.load_file(&path).expect_err("bad reload").to_string();
     assert!(e.contains(":4: rules[0].metric"), "{e}");
     assert_eq!(names(&alerting), ["Hot"], "old rules still in force");

@@ -68,12 +68,8 @@ async fn predefined_rules_fire_when_the_node_crosses_their_thresholds() {
         alerting.evaluate_now().await.expect("cycle");
         tokio::time::advance(Duration::from_secs(1)).await;
     }
-    let firing: BTreeSet<String> = alerting
-        .alerts()
-        .into_iter()
-        .filter(|a| a.state == AlertState::Firing)
-        .map(|a| a.rule)
-        .collect();
+    let firing: BTreeSet<String> =
+        alerting.alerts().into_iter().filter(|a| a.state == AlertState::Firing).map(|a| a.rule).collect();
     for rule in [
         "NoPeerConnections",
         "NoPeerMessages",

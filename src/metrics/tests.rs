@@ -3,7 +3,9 @@
 use super::probe::{DeviceProbe, DeviceReading};
 use super::*;
 use crate::export::prometheus::PrometheusBridge;
-use crate::semconv::{BetType, CacheName, ConsensusRejectionReason, ErrorCategory, ErrorSeverity, GameType, PeerTransport};
+use crate::semconv::{
+    BetType, CacheName, ConsensusRejectionReason, ErrorCategory, ErrorSeverity, GameType, PeerTransport,
+};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -121,8 +123,11 @@ impl DeviceProbe for CountingProbe {
 #[test]
 fn the_probe_is_polled_at_most_once_per_interval() {
     let probe = Arc::new(CountingProbe::default());
-    let options =
-        MetricsOptions { device_probe: Some(probe.clone()), collection_interval: Duration::from_secs(3600), ..no_system() };
+    let options = MetricsOptions {
+        device_probe: Some(probe.clone()),
+        collection_interval: Duration::from_secs(3600),
+        ..no_system()
+    };
     let (_p, bridge, _m) = setup(options);
     for _ in 0..20 {
         assert_eq!(value(&bridge.render(), "bitcraps_battery_level_percent"), Some(50.0));
