@@ -297,3 +297,28 @@ async fn load_on_loopback_has_no_errors() {
         p99
     );
 }
+
+#[test]
+fn the_node_reports_its_alert_engine_in_ready() {
+    let node = common::start_node(&[], &[]);
+    let health = node.health.expect("health address");
+    let body = common::wait_for(Duration::from_secs(15), || {
+        let (_, body) = common::try_http("GET", health, "/ready")?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (check(&v, "alerting")["status"] == "pass").then_some(v)
+    });
+    assert!(body.is_some(), "the alerting check never passed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alerting_check_fails_when_the_engine_is_not_running() {
+    use bitcraps_otel::alerting::{AlertingConfig, AlertingSystem};
+    let system = AlertingSystem::new(AlertingConfig::default());
+    let c = checker();
+    c.register(system.health_check()).expect("register");
+    let report = c.readiness().await;
+    let alerting = report.checks.iter().find(|r| r.name == "alerting").expect("alerting check");
+    assert_eq!(alerting.reason.as_deref(), Some("the evaluation loop is not running"));
+    assert!(!alerting.critical);
+    assert!(report.is_ready(), "a non-critical failure only degrades");
+}

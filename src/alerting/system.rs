@@ -71,6 +71,8 @@ struct Shared {
     reader: Mutex<Option<AlertReader>>,
     tick: Duration,
     notify_timeout: Duration,
+    // When the background loop last finished a cycle, and how: read by the health check.
+    last_cycle: Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
 /// The alert engine: rules, alert states, routing and notifiers.
@@ -137,6 +139,7 @@ impl AlertingSystem {
                 reader: Mutex::new(None),
                 tick: if config.tick.is_zero() { Duration::from_secs(1) } else { config.tick },
                 notify_timeout: config.notify_timeout,
+                last_cycle: Mutex::new(None),
             }),
             task: None,
         }
@@ -253,12 +256,37 @@ impl AlertingSystem {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 interval.tick().await;
-                if let Err(e) = cycle(&shared).await {
+                let result = cycle(&shared).await.map(|_| ());
+                if let Err(e) = &result {
                     tracing::warn!(target: "bitcraps_otel::alerting", error = %e, "alert evaluation failed");
                 }
+                *lock(&shared.last_cycle) = Some((Instant::now(), result.map_err(|e| e.to_string())));
             }
         }));
         Ok(())
+    }
+
+    /// A readiness check for [`crate::health`]: passes while the background loop completes
+    /// cycles on time and without error. Non-critical: a node without alerting still plays.
+    ///
+    /// ```no_run
+    /// # async fn f(telemetry: bitcraps_otel::Telemetry) -> Result<(), Box<dyn std::error::Error>> {
+    /// use bitcraps_otel::alerting::{AlertingConfig, AlertingSystem};
+    /// let mut alerting = AlertingSystem::new(AlertingConfig::default());
+    /// alerting.start().await?;
+    /// if let Some(health) = telemetry.health() {
+    ///     health.register(alerting.health_check())?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn health_check(&self) -> crate::health::FnCheck {
+        let shared = Arc::clone(&self.shared);
+        let running = self.task.as_ref().map(|t| t.abort_handle());
+        crate::health::FnCheck::new("alerting", move || {
+            let outcome = alerting_health(&shared, running.as_ref());
+            async move { outcome }
+        })
+        .non_critical()
     }
 
     /// Stops the background task (rules and alert states are kept).
@@ -403,4 +431,21 @@ async fn cycle(shared: &Shared) -> Result<CycleSummary, AlertError> {
         }
     }
     Ok(summary)
+}
+
+fn alerting_health(shared: &Shared, task: Option<&tokio::task::AbortHandle>) -> crate::health::CheckOutcome {
+    use crate::health::CheckOutcome;
+    if task.is_none_or(|t| t.is_finished()) {
+        return CheckOutcome::fail("the evaluation loop is not running");
+    }
+    // A few missed ticks are load; many are a stuck loop.
+    let late = (shared.tick * 3).max(Duration::from_secs(10));
+    match &*lock(&shared.last_cycle) {
+        None => CheckOutcome::pass(),
+        Some((at, _)) if at.elapsed() > late => {
+            CheckOutcome::fail(format!("no evaluation cycle for {} s", at.elapsed().as_secs()))
+        }
+        Some((_, Err(e))) => CheckOutcome::fail(format!("last evaluation failed: {e}")),
+        Some((_, Ok(()))) => CheckOutcome::pass(),
+    }
 }

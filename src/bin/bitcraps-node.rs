@@ -104,6 +104,11 @@ async fn run(args: Args) -> ExitCode {
         tracing::info!(%addr, "serving health probes on http://{addr}/health and /ready");
     }
     let _alerting = if args.no_alerting { None } else { start_alerting(alert_rules, args.alert_rules.clone()) };
+    if let (Some(alerting), Some(health)) = (&_alerting, telemetry.health()) {
+        if let Err(e) = health.register(alerting.health_check()) {
+            tracing::warn!(error = %e, "alerting health check not registered");
+        }
+    }
     let sim = Simulator::new(telemetry.metrics().clone(), SimConfig { rate: args.rate, seed: args.seed });
     let (stop_sim, sim_stopped) = tokio::sync::oneshot::channel::<()>();
     let sim_task = tokio::spawn(sim.run(async move {
