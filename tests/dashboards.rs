@@ -12,7 +12,7 @@
 mod common;
 
 use bitcraps_otel::semconv::{self, Instrument, MetricDef};
-use common::{start_node, tool_missing, try_http, wait_for};
+use common::{encode, start_node, tool_missing, try_http, wait_for};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr, LabelModifier};
 use serde_json::Value;
@@ -666,16 +666,6 @@ fn prometheus_config_passes_promtool() {
 }
 
 // --- live: every panel against a real Prometheus --------------------------------------------
-
-/// Percent-encodes a query-string value.
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 fn prom_get(addr: SocketAddr, path: &str) -> Option<Value> {
     let (status, body) = try_http("GET", addr, path)?;

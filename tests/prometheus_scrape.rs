@@ -3,18 +3,8 @@
 
 mod common;
 
-use common::{start_node, tool_missing, try_http, wait_for, REFERENCE_METRICS};
+use common::{encode, start_node, tool_missing, try_http, wait_for, REFERENCE_METRICS};
 use std::time::Duration;
-
-/// Percent-encodes a PromQL expression for a query string.
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 #[test]
 fn prometheus_scrapes_every_reference_series() {

@@ -175,3 +175,13 @@ pub fn start_prometheus(target: SocketAddr) -> Prometheus {
     );
     Prometheus { addr, _process: process, _dir: dir }
 }
+
+/// Percent-encodes a query-string value.
+pub fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
