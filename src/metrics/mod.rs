@@ -24,6 +24,7 @@
 //! ```
 
 mod consensus;
+pub mod data;
 mod errors;
 mod events;
 mod gaming;
