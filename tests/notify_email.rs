@@ -7,6 +7,7 @@ mod notify_support;
 use bitcraps_otel::alerting::channels::{DeliveryOptions, EmailNotifier, SmtpSecurity};
 use bitcraps_otel::alerting::Notifier;
 use notify_support::{firing, resolved};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,23 +34,28 @@ fn aiosmtpd_missing() -> bool {
     !ok
 }
 
+/// Starts aiosmtpd through `notify_support/smtpd.py`, which binds port 0 itself and prints
+/// the port it got: nothing else can take the port between choosing and binding it.
 fn start_smtpd() -> Smtpd {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let maildir = tempfile::tempdir().expect("tempdir");
-    let child = Command::new("python3")
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+    let script = maildir.path().join("smtpd.py");
+    std::fs::write(&script, include_str!("notify_support/smtpd.py")).expect("write smtpd.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
         .arg(maildir.path().join("box"))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn aiosmtpd");
-    let server = Smtpd { child, port, maildir };
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(15), "aiosmtpd did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
+    let mut line = String::new();
+    let read = child.stdout.take().map(|out| BufReader::new(out).read_line(&mut line));
+    let port = line.trim().parse::<u16>().ok();
+    let Some(port) = port else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("aiosmtpd did not report its port (read {read:?}: {line:?})");
+    };
+    Smtpd { child, port, maildir }
 }
 
 fn messages(dir: &Path) -> Vec<PathBuf> {

@@ -33,11 +33,32 @@ impl Captured {
     }
 }
 
-/// What the receiver answers: a status and headers, or nothing at all (hang).
+/// What the receiver answers: a status and headers, nothing at all (hang), or 200 once the
+/// test releases the [`Gate`] (an explicit signal instead of a timing guess).
 #[derive(Clone, Debug)]
 pub enum Reply {
     Status(u16, Vec<(&'static str, &'static str)>),
     Hang,
+    HoldUntil(Gate),
+}
+
+/// Requests answered with [`Reply::HoldUntil`] wait here until [`Gate::open`].
+#[derive(Clone, Debug)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    async fn wait(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|open| *open).await;
+    }
 }
 
 #[derive(Default)]
@@ -111,6 +132,10 @@ async fn handle(State(r): State<Receiver>, req: Request) -> Response {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::OK.into_response()
         }
+        Reply::HoldUntil(gate) => {
+            gate.wait().await;
+            StatusCode::OK.into_response()
+        }
         Reply::Status(code, headers) => {
             let mut resp =
                 (StatusCode::from_u16(code).unwrap_or(StatusCode::OK), "{\"status\":\"ok\"}").into_response();
@@ -126,10 +151,17 @@ pub fn ok(code: u16) -> Reply {
     Reply::Status(code, vec![])
 }
 
-/// A loopback address nothing listens on.
-pub fn dead_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
+/// A loopback port that refuses connections: bound (so nobody else can take it while the
+/// test runs) but never listening, so a connect gets a reset. Keep it alive while in use.
+pub struct DeadAddr {
+    pub addr: SocketAddr,
+    _socket: tokio::net::TcpSocket,
+}
+
+pub fn dead_addr() -> DeadAddr {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    DeadAddr { addr: socket.local_addr().expect("addr"), _socket: socket }
 }
 
 pub fn notice(rule: &str, fp: u64, severity: AlertSeverity, value: f64) -> AlertNotice {
