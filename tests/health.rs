@@ -1,5 +1,6 @@
 //! `/health` and `/ready`: status codes and bodies for every kind of check result, caching
-//! under a probe storm, shutdown, the status gauge, and a bounded load test on loopback.
+//! under a probe storm, shutdown, the status gauge, and a bounded load on loopback (no
+//! errors; its speed is `cargo bench --bench health`).
 
 mod common;
 
@@ -8,7 +9,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn serve(checker: HealthChecker) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -28,9 +29,13 @@ fn check<'a>(body: &'a Value, name: &str) -> &'a Value {
     body["checks"].as_array().and_then(|c| c.iter().find(|c| c["name"] == name)).unwrap_or(&Value::Null)
 }
 
+/// Results cached for an hour, and an hour's time limit per check: no check here can time
+/// out because the machine is busy, and only tests that change them depend on either.
 fn checker() -> HealthChecker {
-    HealthChecker::new(Duration::from_secs(60), Duration::from_millis(200))
+    HealthChecker::new(HOUR, HOUR)
 }
+
+const HOUR: Duration = Duration::from_secs(3600);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_passing_is_ready() {
@@ -81,13 +86,13 @@ async fn failing_critical_is_503_naming_the_check() {
 /// so the result holds however loaded the machine is.
 #[tokio::test(start_paused = true)]
 async fn a_hanging_check_times_out_and_a_panicking_one_fails() {
-    let c = checker();
+    let c = HealthChecker::new(HOUR, Duration::from_millis(200));
     c.register(FnCheck::new("stuck", || async {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+        tokio::time::sleep(HOUR).await;
         CheckOutcome::pass()
     }))
     .expect("register");
-    c.register(FnCheck::new("buggy", || async { panic!("check bug") }).with_timeout(Duration::from_secs(3600)))
+    c.register(FnCheck::new("buggy", || async { panic!("check bug") }).with_timeout(HOUR))
         .expect("register");
     let started = tokio::time::Instant::now();
     let report = c.readiness().await;
@@ -102,7 +107,7 @@ async fn a_hanging_check_times_out_and_a_panicking_one_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_check_is_a_503_and_takes_nothing_down() {
-    let c = HealthChecker::new(Duration::ZERO, Duration::from_secs(3600));
+    let c = HealthChecker::new(Duration::ZERO, HOUR);
     c.register(FnCheck::new("buggy", || async { panic!("check bug") })).expect("register");
     let addr = serve(c).await;
     let client = reqwest::Client::new();
@@ -119,7 +124,7 @@ async fn a_panicking_check_is_a_503_and_takes_nothing_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_storm_runs_each_check_once_per_ttl() {
     let runs = Arc::new(AtomicUsize::new(0));
-    let c = HealthChecker::new(Duration::from_secs(3600), Duration::from_secs(3600));
+    let c = checker();
     let counted = runs.clone();
     c.register(FnCheck::new("db", move || {
         let counted = counted.clone();
@@ -206,6 +211,7 @@ fn init_serves_health_with_the_sdk_checks_and_a_status_gauge() {
     let config = bitcraps_otel::Config::builder()
         .prometheus_addr("127.0.0.1:0")
         .health_addr("127.0.0.1:0")
+        .health_check_timeout(HOUR)
         .build()
         .expect("config");
     let telemetry = bitcraps_otel::init_with(config).expect("init");
@@ -262,62 +268,50 @@ fn sigterm_makes_the_node_unready_before_it_exits_cleanly() {
     assert_eq!(code, Some(0), "clean exit after draining");
 }
 
-/// 20,000 requests at 64 concurrency against `/health` and `/ready`; zero errors allowed.
-/// Throughput and p99 are printed for BENCHMARKS.md, not asserted.
+/// 5,000 requests at 64 concurrency against `/health` and `/ready`, with results cached for
+/// 1 s so checks re-run during the load: zero errors allowed. No figure: throughput and
+/// latency are measured by `cargo bench --bench health`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_on_loopback_has_no_errors() {
-    const REQUESTS: usize = 20_000;
+    const REQUESTS: usize = 5_000;
     const CONCURRENCY: usize = 64;
-    let c = HealthChecker::new(Duration::from_secs(1), Duration::from_secs(1));
+    let c = HealthChecker::new(Duration::from_secs(1), HOUR);
     c.register(FnCheck::new("ledger", || async { CheckOutcome::pass() })).expect("register");
     let addr = serve(c).await;
     let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().expect("client");
     let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
             let (client, next) = (client.clone(), next.clone());
             tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut errors = 0usize;
+                let (mut ok, mut errors) = (0usize, Vec::new());
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= REQUESTS {
                         break;
                     }
                     let path = if i % 2 == 0 { "/health" } else { "/ready" };
-                    let t = Instant::now();
                     match client.get(format!("http://{addr}{path}")).send().await {
                         Ok(r) if r.status() == 200 => match r.bytes().await {
-                            Ok(_) => latencies.push(t.elapsed()),
-                            Err(_) => errors += 1,
+                            Ok(_) => ok += 1,
+                            Err(e) => errors.push(format!("{path}: body: {e}")),
                         },
-                        _ => errors += 1,
+                        Ok(r) => errors.push(format!("{path}: status {}", r.status())),
+                        Err(e) => errors.push(format!("{path}: {e}")),
                     }
                 }
-                (latencies, errors)
+                (ok, errors)
             })
         })
         .collect();
-    let (mut latencies, mut errors) = (Vec::new(), 0);
+    let (mut ok, mut errors) = (0, Vec::new());
     for w in workers {
-        let (l, e) = w.await.expect("worker");
-        latencies.extend(l);
-        errors += e;
+        let (o, e) = w.await.expect("worker");
+        ok += o;
+        errors.extend(e);
     }
-    let elapsed = started.elapsed();
-    assert_eq!(errors, 0);
-    assert_eq!(latencies.len(), REQUESTS);
-    latencies.sort();
-    let p99 = latencies[latencies.len() * 99 / 100];
-    let p50 = latencies[latencies.len() / 2];
-    eprintln!(
-        "health load: {REQUESTS} requests at {CONCURRENCY} concurrency in {:.2?}: {:.0} req/s, p50 {:.2?}, p99 {:.2?}",
-        elapsed,
-        REQUESTS as f64 / elapsed.as_secs_f64(),
-        p50,
-        p99
-    );
+    assert!(errors.is_empty(), "{} errors, first: {:?}", errors.len(), errors.first());
+    assert_eq!(ok, REQUESTS);
 }
 
 #[test]
