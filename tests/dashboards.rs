@@ -352,7 +352,7 @@ fn the_three_reference_dashboards_exist_and_chart_their_metrics() {
 }
 
 #[test]
-fn dashboards_are_importable_and_use_the_datasource_variable() {
+fn dashboard_models_are_well_formed_and_use_the_datasource_variable() {
     let dashboards = load_dashboards();
     assert!(dashboards.len() >= EXPECTED.len());
     let mut uids = BTreeSet::new();

@@ -84,7 +84,7 @@ fn node_exposes_every_reference_metric_with_its_type() {
 }
 
 #[test]
-fn promtool_accepts_the_exposition() {
+fn promtool_parses_the_exposition_and_lints_only_the_references_thread_count_name() {
     if tool_missing("promtool") {
         return;
     }
