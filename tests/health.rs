@@ -92,8 +92,7 @@ async fn a_hanging_check_times_out_and_a_panicking_one_fails() {
         CheckOutcome::pass()
     }))
     .expect("register");
-    c.register(FnCheck::new("buggy", || async { panic!("check bug") }).with_timeout(HOUR))
-        .expect("register");
+    c.register(FnCheck::new("buggy", || async { panic!("check bug") }).with_timeout(HOUR)).expect("register");
     let started = tokio::time::Instant::now();
     let report = c.readiness().await;
     // The report came at the stuck check's limit, not at its hour.

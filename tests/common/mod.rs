@@ -6,11 +6,13 @@
 mod child;
 mod node;
 mod prometheus;
+mod receiver;
 mod skip;
 
 pub use child::{child_output, is_child, run_in_child};
 pub use node::{start_node, Node};
 pub use prometheus::{start_prometheus, Prometheus};
+pub use receiver::{start_receiver, Receiver, Seen};
 pub use skip::{python_module_missing, skip_for_missing, tool_missing, ALLOW_SKIP, SKIP_LOG};
 
 use std::io::{BufRead, BufReader};
