@@ -234,21 +234,22 @@ fn init_serves_health_with_the_sdk_checks_and_a_status_gauge() {
     assert_eq!(status("prometheus_bridge").as_deref(), Some("1"), "{text}");
 }
 
+fn sigterm(node: &common::Node) {
+    let pid = node.child.0.id().to_string();
+    let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(sent.success());
+}
+
 /// Deterministic without timing: the drain lasts an hour, so the node is certainly still
-/// draining when `/ready` is probed; a second SIGTERM then cuts the drain short.
+/// draining when `/ready` is probed (the fixture kills it at the end).
 #[cfg(unix)]
 #[test]
-fn sigterm_makes_the_node_unready_before_it_exits_cleanly() {
+fn sigterm_makes_the_node_unready_while_it_drains() {
     let mut node = common::start_node(&[("BITCRAPS_DRAIN_PERIOD", "1h")], &[]);
     let health = node.health.expect("the node announced its health address");
     let ready = common::wait_for(|| (common::try_http("GET", health, "/ready")?.0 == 200).then_some(()));
     assert!(ready.is_some(), "the node became ready");
-    let term = |pid: u32| {
-        let sent = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
-        assert!(sent.success());
-    };
-    let pid = node.child.0.id();
-    term(pid);
+    sigterm(&node);
     let draining = node.output.wait_until(common::LIVENESS, |lines| {
         lines.iter().any(|l| l.contains("shutdown requested: not ready, draining"))
     });
@@ -258,12 +259,17 @@ fn sigterm_makes_the_node_unready_before_it_exits_cleanly() {
     assert_eq!((status, &body["shutting_down"]), (503, &Value::Bool(true)), "{body}");
     assert_eq!(common::http("GET", health, "/health").0, 200, "liveness holds while draining");
     assert!(node.child.0.try_wait().expect("wait").is_none(), "the node is still draining");
-    term(pid);
-    let exited = node.output.wait_until(common::LIVENESS, |lines| {
-        lines.iter().any(|l| l.contains("second shutdown signal: drain cut short"))
-    });
-    assert!(exited, "the second SIGTERM did not cut the drain short");
-    let code = node.child.0.wait().expect("wait").code();
+}
+
+#[cfg(unix)]
+#[test]
+fn after_its_drain_the_node_exits_cleanly_on_sigterm() {
+    let mut node = common::start_node(&[("BITCRAPS_DRAIN_PERIOD", "0s")], &[]);
+    sigterm(&node);
+    let code = node.child.wait_exit().expect("the node exited").code();
+    let stopped =
+        node.output.wait_until(common::LIVENESS, |lines| lines.iter().any(|l| l.contains("simulation stopped")));
+    assert!(stopped, "the node did not stop its simulation");
     assert_eq!(code, Some(0), "clean exit after draining");
 }
 

@@ -3,8 +3,7 @@
 //! Serves Prometheus metrics on `BITCRAPS_PROMETHEUS_ADDR` (default `0.0.0.0:9090`) and pushes
 //! OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Logs JSON lines on stdout (`RUST_LOG` for
 //! levels, `BITCRAPS_LOG_FORMAT=pretty` for humans) through the SDK's logging, which `start`
-//! installs. Stops cleanly on ctrl-c or SIGTERM: not ready at once, then drains for
-//! `BITCRAPS_DRAIN_PERIOD` (a second signal cuts the drain short), then flushes.
+//! installs. Stops cleanly on ctrl-c or SIGTERM.
 
 use bitcraps_otel::alerting::{self, AlertingConfig, AlertingSystem, LogNotifier, RuleSet};
 use bitcraps_otel::metrics::probe::SimulatedProbe;
@@ -129,11 +128,7 @@ async fn run(args: Args) -> ExitCode {
             health.begin_shutdown();
         }
         tracing::info!(drain_ms = drain.as_millis() as u64, "shutdown requested: not ready, draining");
-        // A second signal (ctrl-c twice) cuts the drain short.
-        tokio::select! {
-            _ = tokio::time::sleep(drain) => {}
-            _ = shutdown.recv() => tracing::info!("second shutdown signal: drain cut short"),
-        }
+        tokio::time::sleep(drain).await;
     }
     let _ = stop_sim.send(());
     let stats = sim_task.await.unwrap_or_default();

@@ -36,6 +36,21 @@ impl Drop for KillOnDrop {
     }
 }
 
+impl KillOnDrop {
+    /// Waits for the process to exit; `None` if it is still running after [`LIVENESS`] (a hang).
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < LIVENESS {
+            match self.0.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
 /// The lines a child process prints, collected as they come, so a test can wait for a line
 /// (an explicit signal) and show the output when it fails.
 #[derive(Clone)]
