@@ -3,9 +3,11 @@
 //! No collector binary can be installed on this machine (Debian has none, and the PyPI package
 //! lacks an OTLP receiver), so the files are checked the way the collector would check their
 //! structure: every pipeline references defined components, every defined component is used,
-//! each signal has its pipeline, and the processors run in the documented order. On top of
-//! that, the label renames of the `transform` processor must equal the semconv registry's, or
-//! metrics arriving through the collector would not match the dashboards.
+//! each signal has its pipeline, and the processors run in the documented order. Which
+//! components a stock `otelcol-contrib` contains comes from that distribution's own release
+//! manifest, kept as data in `tests/data/`. On top of that, the label renames of the
+//! `transform` processor must equal the semconv registry's, or metrics arriving through the
+//! collector would not match the dashboards.
 
 use bitcraps_otel::semconv;
 use serde_yaml::Value;
@@ -14,23 +16,51 @@ use std::path::PathBuf;
 
 const CONFIGS: [&str; 2] = ["collector/otel-collector.yaml", "collector/otel-collector.debug.yaml"];
 
-/// Component types by where they ship: `core` in every collector build, `contrib` in
-/// otelcol-contrib, `community` outside both (needs a custom build).
-const KNOWN: [(&str, &str, &str); 13] = [
-    ("receivers", "otlp", "core"),
-    ("processors", "memory_limiter", "core"),
-    ("processors", "batch", "core"),
-    ("processors", "transform", "contrib"),
-    ("exporters", "debug", "core"),
-    ("exporters", "otlp", "core"),
-    ("exporters", "otlphttp", "core"),
-    ("exporters", "prometheus", "contrib"),
-    ("exporters", "prometheusremotewrite", "contrib"),
-    ("exporters", "elasticsearch", "contrib"),
-    ("exporters", "fluentforward", "community"),
-    ("extensions", "health_check", "contrib"),
-    ("extensions", "zpages", "core"),
-];
+/// The release manifest of the stock `otelcol-contrib` distribution the docs point users at.
+const CONTRIB_MANIFEST: &str = "tests/data/otelcol-contrib-v0.159.0-manifest.yaml";
+
+/// Components the configurations use that no `otelcol-contrib` release ships (they need a
+/// custom collector build, which docs/observability.md must explain).
+const COMMUNITY: [(&str, &str); 1] = [("exporters", "fluentforward")];
+
+const KINDS: [&str; 4] = ["receivers", "processors", "exporters", "extensions"];
+
+/// Component types per kind in the `otelcol-contrib` manifest, normalized by [`normalized`].
+/// A module `.../exporter/prometheusremotewriteexporter v0.159.0` gives `prometheusremotewrite`.
+fn contrib_components() -> BTreeMap<String, BTreeSet<String>> {
+    let manifest = load(CONTRIB_MANIFEST);
+    let mut out = BTreeMap::new();
+    for kind in KINDS {
+        let suffix = kind.trim_end_matches('s');
+        let set: BTreeSet<String> = manifest[kind]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry["gomod"].as_str())
+            .filter_map(|gomod| gomod.split_whitespace().next()?.rsplit('/').next())
+            .map(|module| module.strip_suffix(suffix).unwrap_or(module).to_string())
+            .collect();
+        out.insert(kind.to_string(), set);
+    }
+    out
+}
+
+/// A component type as its Go module spells it: `memory_limiter` is `memorylimiterprocessor`.
+fn normalized(component_type: &str) -> String {
+    component_type.replace('_', "")
+}
+
+/// Where a component of `kind` with this id ships: `contrib`, `community`, or `None` (unknown).
+fn distribution(contrib: &BTreeMap<String, BTreeSet<String>>, kind: &str, id: &str) -> Option<&'static str> {
+    let t = component_type(id);
+    if contrib.get(kind).is_some_and(|set| set.contains(&normalized(t))) {
+        Some("contrib")
+    } else if COMMUNITY.iter().any(|(k, c)| *k == kind && *c == t) {
+        Some("community")
+    } else {
+        None
+    }
+}
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -57,12 +87,12 @@ fn component_type(id: &str) -> &str {
 /// Structural problems of one collector configuration.
 fn structure_problems(cfg: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    let defined: BTreeMap<&str, BTreeSet<String>> =
-        ["receivers", "processors", "exporters", "extensions"].into_iter().map(|k| (k, keys(&cfg[k]))).collect();
+    let contrib = contrib_components();
+    let defined: BTreeMap<&str, BTreeSet<String>> = KINDS.into_iter().map(|k| (k, keys(&cfg[k]))).collect();
     let mut used: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for (kind, ids) in &defined {
         for id in ids {
-            if !KNOWN.iter().any(|(k, t, _)| k == kind && *t == component_type(id)) {
+            if distribution(&contrib, kind, id).is_none() {
                 problems.push(format!("{kind}: unknown component type `{id}`"));
             }
         }
@@ -170,7 +200,7 @@ fn the_structure_check_catches_broken_configs() {
                     serde_yaml::from_str("[batch, memory_limiter]").expect("yaml")
             }),
         ),
-        ("unknown component type", Box::new(|c| c["receivers"]["jaeger"] = serde_yaml::from_str("{}").expect("yaml"))),
+        ("unknown component type", Box::new(|c| c["exporters"]["jaeger"] = serde_yaml::from_str("{}").expect("yaml"))),
         (
             "no logs pipeline",
             Box::new(|c| {
@@ -208,16 +238,42 @@ fn the_production_config_exports_each_signal_where_the_issue_says() {
 }
 
 #[test]
-fn the_debug_variant_runs_on_stock_otelcol_contrib_and_prints_everything() {
+fn the_contrib_manifest_is_read_as_the_collector_names_its_components() {
+    let contrib = contrib_components();
+    // The stock distribution ships a few hundred components; these are some it must have...
+    assert!(contrib.values().map(BTreeSet::len).sum::<usize>() > 200, "{contrib:?}");
+    for (kind, id) in [
+        ("receivers", "otlp"),
+        ("processors", "memory_limiter"),
+        ("processors", "batch"),
+        ("exporters", "otlphttp"),
+        ("exporters", "prometheusremotewrite"),
+        ("extensions", "health_check"),
+    ] {
+        assert_eq!(distribution(&contrib, kind, id), Some("contrib"), "{kind} {id}");
+    }
+    // ...and some it does not: the Jaeger exporter left contrib in 2023, and a receiver is not
+    // an exporter.
+    assert_eq!(distribution(&contrib, "exporters", "jaeger"), None);
+    assert_eq!(distribution(&contrib, "exporters", "fluentforward"), Some("community"));
+    assert_eq!(distribution(&contrib, "receivers", "fluentforward"), Some("contrib"));
+}
+
+#[test]
+fn the_debug_variant_uses_only_components_of_the_otelcol_contrib_release_and_prints_everything() {
     let cfg = load(CONFIGS[1]);
     for signal in ["metrics", "traces", "logs"] {
         let exporters = strings(&cfg["service"]["pipelines"][signal]["exporters"]);
         assert!(exporters.iter().any(|e| component_type(e) == "debug"), "{signal} pipeline prints to debug");
     }
-    for kind in ["receivers", "processors", "exporters", "extensions"] {
+    let contrib = contrib_components();
+    for kind in KINDS {
         for id in keys(&cfg[kind]) {
-            let dist = KNOWN.iter().find(|(k, t, _)| *k == kind && *t == component_type(&id)).map(|(_, _, d)| *d);
-            assert!(matches!(dist, Some("core" | "contrib")), "{kind} `{id}` is not in otelcol-contrib");
+            assert_eq!(
+                distribution(&contrib, kind, &id),
+                Some("contrib"),
+                "{kind} `{id}` is not in otelcol-contrib ({CONTRIB_MANIFEST})"
+            );
         }
     }
 }
@@ -225,13 +281,12 @@ fn the_debug_variant_runs_on_stock_otelcol_contrib_and_prints_everything() {
 #[test]
 fn components_outside_otelcol_contrib_are_documented() {
     let docs = std::fs::read_to_string(repo().join("docs/observability.md")).expect("docs/observability.md");
+    let contrib = contrib_components();
     for path in CONFIGS {
         let cfg = load(path);
-        for kind in ["receivers", "processors", "exporters", "extensions"] {
+        for kind in KINDS {
             for id in keys(&cfg[kind]) {
-                let community =
-                    KNOWN.iter().any(|(k, t, d)| *k == kind && *t == component_type(&id) && *d == "community");
-                if community {
+                if distribution(&contrib, kind, &id) == Some("community") {
                     assert!(docs.contains(component_type(&id)), "docs/observability.md must explain how to get `{id}`");
                 }
             }

@@ -5,22 +5,20 @@
 //! (with `promql-parser`, not a grep) into selectors of metrics the semconv registry defines,
 //! with labels those metrics carry and the right function for their kind.
 //!
-//! Live check: a real Prometheus scrapes the simulated node every second, and every expression of
-//! every panel, with the dashboard variables substituted, must return at least one series with a
-//! finite value. A panel that would show "No data" fails the test.
+//! The live check, every panel against a real Prometheus, is `tests/dashboards_live.rs`.
 
 mod common;
+mod dashboards_support;
 
 use bitcraps_otel::semconv::{self, Instrument, MetricDef};
-use common::{encode, start_node, tool_missing, try_http, wait_for};
+use common::tool_missing;
+use dashboards_support::{all_panels, data_panels, expressions, label_values, load_dashboards, repo, Dashboard, Vars};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr, LabelModifier};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The dashboards the monitoring reference names, and the metrics each must chart.
 const EXPECTED: [(&str, &[&str]); 3] = [
@@ -88,86 +86,6 @@ const RATE_SENTINEL: Duration = Duration::from_secs(61);
 const RANGE_SENTINEL: Duration = Duration::from_secs(3607);
 const INSTANCE_SENTINEL: &str = "INSTANCE_VARIABLE";
 const NODE_SENTINEL: &str = "NODE_VARIABLE";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-struct Dashboard {
-    file: String,
-    json: Value,
-}
-
-fn load_dashboards() -> Vec<Dashboard> {
-    let dir = repo().join("dashboards");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("dashboards/ exists")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("read dashboard");
-            let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", p.display()));
-            Dashboard { file: p.file_name().expect("name").to_string_lossy().into_owned(), json }
-        })
-        .collect()
-}
-
-/// Every panel, rows' nested panels included.
-fn all_panels(d: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for p in d["panels"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        out.push(p);
-        if let Some(inner) = p["panels"].as_array() {
-            out.extend(inner);
-        }
-    }
-    out
-}
-
-/// Panels that query data (everything but rows).
-fn data_panels(d: &Value) -> Vec<&Value> {
-    all_panels(d).into_iter().filter(|p| p["type"] != "row").collect()
-}
-
-/// (panel title, refId, expr) for every target of every data panel.
-fn expressions(d: &Value) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    for p in data_panels(d) {
-        for t in p["targets"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            out.push((
-                p["title"].as_str().unwrap_or("?").to_string(),
-                t["refId"].as_str().unwrap_or("?").to_string(),
-                t["expr"].as_str().unwrap_or_default().to_string(),
-            ));
-        }
-    }
-    out
-}
-
-/// Grafana's variables replaced by concrete values.
-struct Vars<'a> {
-    rate_interval: &'a str,
-    range: &'a str,
-    instance: &'a str,
-    node: &'a str,
-}
-
-impl Vars<'_> {
-    fn apply(&self, expr: &str) -> String {
-        expr.replace("${__rate_interval}", self.rate_interval)
-            .replace("$__rate_interval", self.rate_interval)
-            .replace("${__range}", self.range)
-            .replace("$__range", self.range)
-            .replace("${instance}", self.instance)
-            .replace("$instance", self.instance)
-            .replace("${node}", self.node)
-            .replace("$node", self.node)
-    }
-}
 
 const STATIC_VARS: Vars<'static> =
     Vars { rate_interval: "61s", range: "3607s", instance: INSTANCE_SENTINEL, node: NODE_SENTINEL };
@@ -434,7 +352,7 @@ fn the_three_reference_dashboards_exist_and_chart_their_metrics() {
 }
 
 #[test]
-fn dashboards_are_importable_and_use_the_datasource_variable() {
+fn dashboard_models_are_well_formed_and_use_the_datasource_variable() {
     let dashboards = load_dashboards();
     assert!(dashboards.len() >= EXPECTED.len());
     let mut uids = BTreeSet::new();
@@ -609,14 +527,6 @@ fn the_static_checks_reject_broken_queries() {
     assert_eq!(check_expr(ok, "timeseries", "").1, Vec::<String>::new());
 }
 
-/// `label_values(selector, label)` of a query variable: (selector, label).
-fn label_values(var: &Value) -> Option<(String, String)> {
-    let q = var["query"]["query"].as_str().or_else(|| var["query"].as_str())?.trim();
-    let inner = q.strip_prefix("label_values(")?.strip_suffix(')')?;
-    let (selector, label) = inner.rsplit_once(',')?;
-    Some((selector.trim().to_string(), label.trim().to_string()))
-}
-
 // --- provisioning ---------------------------------------------------------------------------
 
 #[test]
@@ -663,120 +573,4 @@ fn prometheus_config_passes_promtool() {
     let node = jobs.iter().find(|j| j["job_name"].as_str() == Some("bitcraps")).expect("a `bitcraps` job");
     assert_eq!(node["scrape_interval"].as_str(), Some("15s"), "the reference scrapes every 15 s");
     assert_eq!(node["metrics_path"].as_str().unwrap_or("/metrics"), "/metrics");
-}
-
-// --- live: every panel against a real Prometheus --------------------------------------------
-
-fn prom_get(addr: SocketAddr, path: &str) -> Option<Value> {
-    let (status, body) = try_http("GET", addr, path)?;
-    let v: Value = serde_json::from_str(&body).ok()?;
-    (status == 200 && v["status"] == "success").then_some(v)
-}
-
-/// Series of an instant query that carry a finite value.
-fn finite_series(addr: SocketAddr, query: &str) -> Result<usize, String> {
-    let Some(v) = prom_get(addr, &format!("/api/v1/query?query={}", encode(query))) else {
-        let body = try_http("GET", addr, &format!("/api/v1/query?query={}", encode(query))).map(|(_, b)| b);
-        return Err(format!("query failed: {}", body.unwrap_or_default()));
-    };
-    let result = v["data"]["result"].as_array().cloned().unwrap_or_default();
-    let finite = result
-        .iter()
-        .filter(|s| s["value"][1].as_str().and_then(|x| x.parse::<f64>().ok()).is_some_and(f64::is_finite))
-        .count();
-    if finite == 0 {
-        Err(format!("{} series, none with a finite value", result.len()))
-    } else {
-        Ok(finite)
-    }
-}
-
-#[test]
-fn every_panel_query_returns_data_from_a_real_prometheus() {
-    if tool_missing("prometheus") {
-        return;
-    }
-    let started = Instant::now();
-    let node_id = "dash-node";
-    let node = start_node(&[("BITCRAPS_NODE_ID", node_id)], &[]);
-    let prometheus = common::start_prometheus(node.addr);
-    let prom = prometheus.addr;
-    // Rates need two samples inside the window: wait for a few scrapes of the node.
-    let instance = node.addr.to_string();
-    wait_for(Duration::from_secs(30), || {
-        let v =
-            prom_get(prom, &format!("/api/v1/query?query={}", encode("count_over_time(up{job=\"bitcraps\"}[10s])")))?;
-        let n: f64 = v["data"]["result"][0]["value"][1].as_str()?.parse().ok()?;
-        (n >= 4.0).then_some(())
-    })
-    .expect("Prometheus scraped the node 4 times within 30 s");
-    let ready = started.elapsed();
-
-    // $__rate_interval: Grafana uses max(4 x scrape interval, step + scrape interval); with a 1 s
-    // scrape and a short test, 10 s is a comfortable window that still sees fresh increments.
-    // Variables as Grafana formats them for a regex matcher: "All" instances expands to the
-    // listed values, regex-escaped and grouped; "All" nodes is the allValue `.*`.
-    let escaped = format!("({})", instance.replace('.', "\\\\."));
-    let all = Vars { rate_interval: "10s", range: "30s", instance: &escaped, node: ".*" };
-    let one = Vars { rate_interval: "10s", range: "30s", instance: &escaped, node: node_id };
-
-    // Variables first: their label_values queries must list this node.
-    for d in load_dashboards() {
-        for v in d.json["templating"]["list"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            let Some((selector, label)) = label_values(v) else { continue };
-            let selector = all.apply(&selector);
-            let expected = if label == "instance" { instance.as_str() } else { node_id };
-            let found = wait_for(Duration::from_secs(10), || {
-                let path = format!("/api/v1/label/{label}/values?match[]={}", encode(&selector));
-                let v = prom_get(prom, &path)?;
-                v["data"].as_array()?.iter().any(|x| x == expected).then_some(())
-            });
-            assert!(
-                found.is_some(),
-                "{}: variable {}: label_values({selector}, {label}) lacks {expected}",
-                d.file,
-                v["name"]
-            );
-        }
-    }
-
-    // Then every expression of every panel, for "All" and for this node selected.
-    let mut pending: Vec<(String, String, String, String)> = Vec::new();
-    for d in load_dashboards() {
-        for (title, ref_id, expr) in expressions(&d.json) {
-            for vars in [&all, &one] {
-                pending.push((d.file.clone(), format!("{title} [{ref_id}]"), expr.clone(), vars.apply(&expr)));
-            }
-        }
-    }
-    let total = pending.len();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut failures: Vec<String> = Vec::new();
-    loop {
-        failures.clear();
-        pending.retain(|(file, panel, _, query)| match finite_series(prom, query) {
-            Ok(_) => false,
-            Err(why) => {
-                failures.push(format!("{file}: {panel}: {query}\n    -> {why}"));
-                true
-            }
-        });
-        if pending.is_empty() || Instant::now() >= deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    assert!(failures.is_empty(), "panels that would show \"No data\":\n  {}", failures.join("\n  "));
-    // The detector itself: an empty result and an all-NaN result both count as "No data".
-    let empty = finite_series(prom, "bitcraps_games_active{node_id=\"no-such-node\"}");
-    assert!(empty.is_err_and(|e| e.starts_with("0 series")), "an empty result is no data");
-    let nan =
-        "histogram_quantile(0.5, sum by (le) (rate(bitcraps_game_duration_seconds_bucket{game_type=\"other\"}[10s])))";
-    assert!(finite_series(prom, nan).is_err_and(|e| e.contains("none with a finite value")), "NaN is no data");
-    eprintln!(
-        "{total} panel queries returned data (Prometheus ready after {:.1} s, all done after {:.1} s)",
-        ready.as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    );
-    drop(node);
 }

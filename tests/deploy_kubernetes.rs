@@ -1,5 +1,7 @@
-//! The Kubernetes files under `deploy/kubernetes`: schema-valid (kubernetes-validate, strict,
-//! offline schemas) and consistent with what the node serves and the monitoring reference.
+//! The Kubernetes files under `deploy/kubernetes`: schema-valid, strictly (core kinds with
+//! kubernetes-validate's offline schemas, the ServiceMonitor with the prometheus-operator
+//! CRD's schema kept in `tests/data/`), and consistent with what the node serves and the
+//! monitoring reference.
 
 mod common;
 
@@ -39,21 +41,119 @@ fn named<'a>(docs: &'a [(String, Value)], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} named {name}"))
 }
 
+/// The ServiceMonitor CRD of the prometheus-operator release the docs target.
+const SERVICEMONITOR_CRD: &str = "tests/data/servicemonitor-crd-v0.93.0.yaml";
+
+/// Validates every resource of a YAML file against a CRD's `openAPIV3Schema`, strictly: as
+/// the API server with strict field validation, a field the schema does not declare is an
+/// error (unless the schema preserves unknown fields). Prints one line per resource; exits
+/// non-zero if any fails. Arguments: the CRD file, the resource file.
+const CRD_VALIDATOR: &str = r#"
+import sys, yaml, jsonschema
+crd = next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d)
+group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+schemas = {f"{group}/{v['name']}": v["schema"]["openAPIV3Schema"] for v in crd["spec"]["versions"] if v.get("served")}
+def strict(s):
+    if isinstance(s, dict):
+        if "properties" in s and "additionalProperties" not in s and not s.get("x-kubernetes-preserve-unknown-fields"):
+            s["additionalProperties"] = False
+        for v in s.values():
+            strict(v)
+    elif isinstance(s, list):
+        for v in s:
+            strict(v)
+    return s
+failed = 0
+for doc in (d for d in yaml.safe_load_all(open(sys.argv[2])) if d):
+    name = f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
+    problems = []
+    if doc.get("kind") != kind or doc.get("apiVersion") not in schemas:
+        problems.append(f"not a {kind} of a served version: {doc.get('apiVersion')}")
+    elif not (doc.get("metadata") or {}).get("name"):
+        problems.append("metadata.name is required")
+    else:
+        validator = jsonschema.Draft7Validator(strict(schemas[doc["apiVersion"]]))
+        problems += [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
+    if problems:
+        failed += 1
+        print(f"{name} FAILED: " + "; ".join(problems))
+    else:
+        print(f"{name} passed")
+sys.exit(1 if failed else 0)
+"#;
+
+fn kubernetes_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes")
+}
+
+/// Runs [`CRD_VALIDATOR`] on `file` against the ServiceMonitor CRD: (passed, report).
+fn validate_servicemonitors(file: &Path) -> (bool, String) {
+    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join(SERVICEMONITOR_CRD);
+    let out = Command::new("python3").args(["-c", CRD_VALIDATOR]).arg(&crd).arg(file).output().expect("run python3");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Core kinds kubernetes-validate has schemas for; custom resources need their CRD's.
+const CORE_KINDS: [&str; 3] = ["Deployment", "Service", "NetworkPolicy"];
+
 #[test]
 fn every_manifest_passes_the_kubernetes_schema() {
-    if common::tool_missing("kubernetes-validate") {
+    if common::tool_missing("kubernetes-validate") || common::python_module_missing("jsonschema") {
         return;
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
+    // Every resource under deploy/kubernetes is validated by one schema or the other.
+    let docs = documents();
+    let files = |core: bool| -> Vec<String> {
+        let mut files: Vec<String> = docs
+            .iter()
+            .filter(|(_, d)| d["kind"].as_str().is_some_and(|k| CORE_KINDS.contains(&k)) == core)
+            .map(|(path, _)| path.clone())
+            .collect();
+        files.dedup();
+        files
+    };
+    for (path, d) in &docs {
+        let kind = d["kind"].as_str().unwrap_or_default();
+        assert!(CORE_KINDS.contains(&kind) || kind == "ServiceMonitor", "{path}: no schema for kind `{kind}`");
+    }
     let out = Command::new("kubernetes-validate")
         .arg("--strict")
-        .args(["deployment.yaml", "service.yaml", "networkpolicy.yaml"])
-        .current_dir(&dir)
+        .args(files(true))
+        .current_dir(kubernetes_dir())
         .output()
         .expect("run kubernetes-validate");
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{report}");
-    assert_eq!(report.matches("passed").count(), 4, "one pass per resource expected:\n{report}");
+    let core = docs.iter().filter(|(_, d)| d["kind"].as_str().is_some_and(|k| CORE_KINDS.contains(&k))).count();
+    assert_eq!(report.matches("passed").count(), core, "one pass per core resource expected:\n{report}");
+    let custom = files(false);
+    assert!(!custom.is_empty(), "the ServiceMonitor is found");
+    for file in custom {
+        let (ok, report) = validate_servicemonitors(Path::new(&file));
+        assert!(ok && report.contains("ServiceMonitor/bitcraps-metrics passed"), "{file}:\n{report}");
+    }
+}
+
+#[test]
+fn the_servicemonitor_schema_check_rejects_broken_monitors() {
+    if common::python_module_missing("jsonschema") {
+        return;
+    }
+    let good = std::fs::read_to_string(kubernetes_dir().join("servicemonitor.yaml")).expect("read");
+    let cases = [
+        ("interval: 15s", "interval: 15 seconds", "does not match"),
+        ("    - port: metrics", "    - prot: metrics", "Additional properties"),
+        ("  endpoints:", "  endpoint:", "Additional properties"),
+        ("apiVersion: monitoring.coreos.com/v1", "apiVersion: monitoring.coreos.com/v2", "served version"),
+    ];
+    for (from, to, expected) in cases {
+        assert!(good.contains(from), "{from} not in servicemonitor.yaml");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("broken.yaml");
+        std::fs::write(&file, good.replacen(from, to, 1)).expect("write");
+        let (ok, report) = validate_servicemonitors(&file);
+        assert!(!ok && report.contains(expected), "{to}: expected `{expected}`:\n{report}");
+    }
 }
 
 #[test]

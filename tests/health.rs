@@ -1,5 +1,6 @@
 //! `/health` and `/ready`: status codes and bodies for every kind of check result, caching
-//! under a probe storm, shutdown, the status gauge, and a bounded load test on loopback.
+//! under a probe storm, shutdown, the status gauge, and a bounded load on loopback (no
+//! errors; its speed is `cargo bench --bench health`).
 
 mod common;
 
@@ -8,7 +9,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn serve(checker: HealthChecker) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -28,9 +29,13 @@ fn check<'a>(body: &'a Value, name: &str) -> &'a Value {
     body["checks"].as_array().and_then(|c| c.iter().find(|c| c["name"] == name)).unwrap_or(&Value::Null)
 }
 
+/// Results cached for an hour, and an hour's time limit per check: no check here can time
+/// out because the machine is busy, and only tests that change them depend on either.
 fn checker() -> HealthChecker {
-    HealthChecker::new(Duration::from_secs(60), Duration::from_millis(200))
+    HealthChecker::new(HOUR, HOUR)
 }
+
+const HOUR: Duration = Duration::from_secs(3600);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_passing_is_ready() {
@@ -77,29 +82,44 @@ async fn failing_critical_is_503_naming_the_check() {
     assert_eq!(check(&body, "mesh")["status"], "pass");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The paused clock: the 200 ms limit is reached by tokio's auto-advance, not by waiting,
+/// so the result holds however loaded the machine is.
+#[tokio::test(start_paused = true)]
 async fn a_hanging_check_times_out_and_a_panicking_one_fails() {
-    let c = checker();
+    let c = HealthChecker::new(HOUR, Duration::from_millis(200));
     c.register(FnCheck::new("stuck", || async {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+        tokio::time::sleep(HOUR).await;
         CheckOutcome::pass()
     }))
     .expect("register");
-    c.register(FnCheck::new("buggy", || async { panic!("check bug") }).with_timeout(Duration::from_secs(5)))
-        .expect("register");
+    c.register(FnCheck::new("buggy", || async { panic!("check bug") }).with_timeout(HOUR)).expect("register");
+    let started = tokio::time::Instant::now();
+    let report = c.readiness().await;
+    // The report came at the stuck check's limit, not at its hour.
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(1), "{waited:?}");
+    assert!(!report.is_ready());
+    let reason = |name: &str| report.checks.iter().find(|r| r.name == name).and_then(|r| r.reason.clone());
+    assert_eq!(reason("stuck").as_deref(), Some("timed out after 200 ms"));
+    assert_eq!(reason("buggy").as_deref(), Some("check panicked"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_check_is_a_503_and_takes_nothing_down() {
+    let c = HealthChecker::new(Duration::ZERO, HOUR);
+    c.register(FnCheck::new("buggy", || async { panic!("check bug") })).expect("register");
     let addr = serve(c).await;
     let client = reqwest::Client::new();
-    // Bounded: the endpoint must answer even though one check never finishes.
-    let (status, body) =
-        tokio::time::timeout(Duration::from_secs(10), get(&client, addr, "/ready")).await.expect("/ready answered");
+    let (status, body) = get(&client, addr, "/ready").await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(check(&body, "stuck")["reason"], "timed out after 200 ms");
     assert_eq!(check(&body, "buggy")["reason"], "check panicked");
-    // The panic took nothing down.
+    // The panic took nothing down: both endpoints still answer, and the check runs again.
     assert_eq!(get(&client, addr, "/health").await.0, 200);
     assert_eq!(get(&client, addr, "/ready").await.0, 503);
 }
 
+/// A result lives an hour and a check may take an hour, so however slowly the 200 probes
+/// arrive, each either joins the one run in flight or reads its cached result.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_storm_runs_each_check_once_per_ttl() {
     let runs = Arc::new(AtomicUsize::new(0));
@@ -109,6 +129,7 @@ async fn a_probe_storm_runs_each_check_once_per_ttl() {
         let counted = counted.clone();
         async move {
             counted.fetch_add(1, Ordering::SeqCst);
+            // Keeps the run in flight while probes pile up behind it.
             tokio::time::sleep(Duration::from_millis(50)).await;
             CheckOutcome::pass()
         }
@@ -189,6 +210,7 @@ fn init_serves_health_with_the_sdk_checks_and_a_status_gauge() {
     let config = bitcraps_otel::Config::builder()
         .prometheus_addr("127.0.0.1:0")
         .health_addr("127.0.0.1:0")
+        .health_check_timeout(HOUR)
         .build()
         .expect("config");
     let telemetry = bitcraps_otel::init_with(config).expect("init");
@@ -212,97 +234,96 @@ fn init_serves_health_with_the_sdk_checks_and_a_status_gauge() {
     assert_eq!(status("prometheus_bridge").as_deref(), Some("1"), "{text}");
 }
 
+fn sigterm(node: &common::Node) {
+    let pid = node.child.0.id().to_string();
+    let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(sent.success());
+}
+
+/// Deterministic without timing: the drain lasts an hour, so the node is certainly still
+/// draining when `/ready` is probed (the fixture kills it at the end).
 #[cfg(unix)]
 #[test]
-fn sigterm_makes_the_node_unready_before_it_exits_cleanly() {
-    let mut node = common::start_node(&[("BITCRAPS_DRAIN_PERIOD", "3s")], &[]);
+fn sigterm_makes_the_node_unready_while_it_drains() {
+    let mut node = common::start_node(&[("BITCRAPS_DRAIN_PERIOD", "1h")], &[]);
     let health = node.health.expect("the node announced its health address");
-    let ready = common::wait_for(Duration::from_secs(10), || {
-        (common::try_http("GET", health, "/ready")?.0 == 200).then_some(())
-    });
+    let ready = common::wait_for(|| (common::try_http("GET", health, "/ready")?.0 == 200).then_some(()));
     assert!(ready.is_some(), "the node became ready");
-    let pid = node.child.0.id().to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-    assert!(killed.success());
-    let mut saw_503_while_alive = false;
-    let start = Instant::now();
-    let code = loop {
-        if let Some(status) = node.child.0.try_wait().expect("wait") {
-            break status.code();
-        }
-        if common::try_http("GET", health, "/ready").is_some_and(|(s, _)| s == 503) {
-            saw_503_while_alive = node.child.0.try_wait().expect("wait").is_none() || saw_503_while_alive;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "the node did not exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(saw_503_while_alive, "/ready never answered 503 during the drain");
+    sigterm(&node);
+    let draining = node.output.wait_until(common::LIVENESS, |lines| {
+        lines.iter().any(|l| l.contains("shutdown requested: not ready, draining"))
+    });
+    assert!(draining, "the node did not say it is draining");
+    let (status, body) = common::http("GET", health, "/ready");
+    let body: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!((status, &body["shutting_down"]), (503, &Value::Bool(true)), "{body}");
+    assert_eq!(common::http("GET", health, "/health").0, 200, "liveness holds while draining");
+    assert!(node.child.0.try_wait().expect("wait").is_none(), "the node is still draining");
+}
+
+#[cfg(unix)]
+#[test]
+fn after_its_drain_the_node_exits_cleanly_on_sigterm() {
+    let mut node = common::start_node(&[("BITCRAPS_DRAIN_PERIOD", "0s")], &[]);
+    sigterm(&node);
+    let code = node.child.wait_exit().expect("the node exited").code();
+    let stopped =
+        node.output.wait_until(common::LIVENESS, |lines| lines.iter().any(|l| l.contains("simulation stopped")));
+    assert!(stopped, "the node did not stop its simulation");
     assert_eq!(code, Some(0), "clean exit after draining");
 }
 
-/// 20,000 requests at 64 concurrency against `/health` and `/ready`; zero errors allowed.
-/// Throughput and p99 are printed for BENCHMARKS.md, not asserted.
+/// 5,000 requests at 64 concurrency against `/health` and `/ready`, with results cached for
+/// 1 s so checks re-run during the load: zero errors allowed. No figure: throughput and
+/// latency are measured by `cargo bench --bench health`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_on_loopback_has_no_errors() {
-    const REQUESTS: usize = 20_000;
+    const REQUESTS: usize = 5_000;
     const CONCURRENCY: usize = 64;
-    let c = HealthChecker::new(Duration::from_secs(1), Duration::from_secs(1));
+    let c = HealthChecker::new(Duration::from_secs(1), HOUR);
     c.register(FnCheck::new("ledger", || async { CheckOutcome::pass() })).expect("register");
     let addr = serve(c).await;
     let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().expect("client");
     let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
             let (client, next) = (client.clone(), next.clone());
             tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut errors = 0usize;
+                let (mut ok, mut errors) = (0usize, Vec::new());
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= REQUESTS {
                         break;
                     }
                     let path = if i % 2 == 0 { "/health" } else { "/ready" };
-                    let t = Instant::now();
                     match client.get(format!("http://{addr}{path}")).send().await {
                         Ok(r) if r.status() == 200 => match r.bytes().await {
-                            Ok(_) => latencies.push(t.elapsed()),
-                            Err(_) => errors += 1,
+                            Ok(_) => ok += 1,
+                            Err(e) => errors.push(format!("{path}: body: {e}")),
                         },
-                        _ => errors += 1,
+                        Ok(r) => errors.push(format!("{path}: status {}", r.status())),
+                        Err(e) => errors.push(format!("{path}: {e}")),
                     }
                 }
-                (latencies, errors)
+                (ok, errors)
             })
         })
         .collect();
-    let (mut latencies, mut errors) = (Vec::new(), 0);
+    let (mut ok, mut errors) = (0, Vec::new());
     for w in workers {
-        let (l, e) = w.await.expect("worker");
-        latencies.extend(l);
-        errors += e;
+        let (o, e) = w.await.expect("worker");
+        ok += o;
+        errors.extend(e);
     }
-    let elapsed = started.elapsed();
-    assert_eq!(errors, 0);
-    assert_eq!(latencies.len(), REQUESTS);
-    latencies.sort();
-    let p99 = latencies[latencies.len() * 99 / 100];
-    let p50 = latencies[latencies.len() / 2];
-    eprintln!(
-        "health load: {REQUESTS} requests at {CONCURRENCY} concurrency in {:.2?}: {:.0} req/s, p50 {:.2?}, p99 {:.2?}",
-        elapsed,
-        REQUESTS as f64 / elapsed.as_secs_f64(),
-        p50,
-        p99
-    );
+    assert!(errors.is_empty(), "{} errors, first: {:?}", errors.len(), errors.first());
+    assert_eq!(ok, REQUESTS);
 }
 
 #[test]
 fn the_node_reports_its_alert_engine_in_ready() {
     let node = common::start_node(&[], &[]);
     let health = node.health.expect("health address");
-    let body = common::wait_for(Duration::from_secs(15), || {
+    let body = common::wait_for(|| {
         let (_, body) = common::try_http("GET", health, "/ready")?;
         let v: Value = serde_json::from_str(&body).ok()?;
         (check(&v, "alerting")["status"] == "pass").then_some(v)

@@ -2,6 +2,7 @@
 
 mod common;
 
+use bitcraps_otel::config::OtlpProtocol;
 use bitcraps_otel::{init_with, Config, ConfigError, Error};
 use common::{http, try_http};
 use opentelemetry::metrics::MeterProvider;
@@ -84,19 +85,75 @@ fn node_rejects_bad_environment_naming_the_variable() {
     }
 }
 
-#[test]
-fn sdk_disabled_serves_nothing_and_instruments_still_work() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let config = Config::builder()
+/// A configuration that serves everything on loopback and exports OTLP/HTTP to `receiver`.
+fn exporting_to(receiver: &common::Receiver, sdk_disabled: bool) -> Config {
+    Config::builder()
         .prometheus_addr("127.0.0.1:0")
         .health_addr("127.0.0.1:0")
-        .sdk_disabled(true)
+        .otlp_endpoint(receiver.url())
+        .otlp_protocol(OtlpProtocol::HttpProtobuf)
+        .sdk_disabled(sdk_disabled)
         .build()
-        .expect("config");
-    let telemetry = init_with(config).expect("init");
-    assert_eq!(telemetry.prometheus_addr(), None);
-    telemetry.metrics().gaming().bet_placed(10);
+        .expect("config")
+}
+
+#[test]
+fn sdk_disabled_serves_nothing_exports_nothing_and_instruments_still_work() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = common::start_receiver();
+    let telemetry = init_with(exporting_to(&receiver, true)).expect("init");
+    assert_eq!(telemetry.prometheus_addr(), None, "no bridge");
+    assert_eq!(telemetry.health_addr(), None, "no health endpoints");
     assert!(telemetry.render_prometheus().is_none());
+    telemetry.metrics().gaming().bet_placed(10);
+    telemetry.metrics().consensus().fork_detected();
+    tracing::info_span!("disabled_span").in_scope(|| tracing::warn!("an event a disabled SDK must not export"));
+    // Shutdown is when an enabled SDK flushes (see the control below): after it, nothing came.
+    telemetry.shutdown().expect("shutdown");
+    assert_eq!(receiver.requests(), Vec::new(), "a disabled SDK exported");
+}
+
+/// The control for the test above: the same configuration, enabled, does reach the receiver.
+#[test]
+fn sdk_enabled_with_the_same_config_exports_to_the_receiver() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = common::start_receiver();
+    let telemetry = init_with(exporting_to(&receiver, false)).expect("init");
+    assert!(telemetry.prometheus_addr().is_some() && telemetry.health_addr().is_some());
+    telemetry.metrics().gaming().bet_placed(10);
+    telemetry.shutdown().expect("shutdown");
+    let seen = receiver.requests();
+    assert!(
+        seen.iter()
+            .any(|r| r.method == "POST" && r.path == "/v1/metrics" && r.content_type == "application/x-protobuf"),
+        "{seen:?}"
+    );
+}
+
+/// The host name as the kernel reports it (what `gethostname` returns).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| Command::new("hostname").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_default_node_id_is_the_host_name() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let host = host_name();
+    assert!(!host.is_empty(), "this machine has a host name");
+    let config = Config::builder().prometheus_addr("127.0.0.1:0").without_health().build().expect("config");
+    assert_eq!(config.constant_labels().get("node_id"), Some(&host));
+    let telemetry = init_with(config).expect("init");
+    telemetry.metrics().consensus().fork_detected();
+    let text = telemetry.render_prometheus().expect("bridge");
+    let series = format!("bitcraps_consensus_forks_total{{node_id=\"{host}\"}} 1");
+    assert!(text.contains(&series), "{series} in\n{text}");
+    // An explicit id wins.
+    let named = Config::builder().node_id("n-7").build().expect("config");
+    assert_eq!(named.constant_labels().get("node_id").map(String::as_str), Some("n-7"));
 }
 
 #[test]

@@ -1,12 +1,30 @@
-//! Helpers shared by the integration tests: running the node binary, loopback ports, and
-//! child processes that are killed when a test ends, pass or fail.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests: the node binary and Prometheus as fixtures,
+//! loopback HTTP, waiting on conditions, child processes killed when a test ends, tests re-run
+//! in a child process with their own environment, and what happens when a tool is missing.
+#![allow(dead_code, unused_imports)]
+
+mod child;
+mod node;
+mod prometheus;
+mod receiver;
+mod skip;
+
+pub use child::{child_output, is_child, run_in_child};
+pub use node::{start_node, Node};
+pub use prometheus::{start_prometheus, Prometheus};
+pub use receiver::{start_receiver, Receiver, Seen};
+pub use skip::{python_module_missing, skip_for_missing, tool_missing, ALLOW_SKIP, SKIP_LOG};
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Child;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+/// How long a wait on a condition may last before the test calls it a hang. Not a performance
+/// claim: everything waited on with it normally takes well under a second, and the figure is
+/// generous so that a loaded 2-core machine never trips it.
+pub const LIVENESS: Duration = Duration::from_secs(120);
 
 /// A child process killed on drop.
 pub struct KillOnDrop(pub Child);
@@ -18,56 +36,81 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The running node, the address its bridge listens on, and its health endpoints' address.
-pub struct Node {
-    pub child: KillOnDrop,
-    pub addr: SocketAddr,
-    pub health: Option<SocketAddr>,
-}
-
-/// Starts `bitcraps-node` on a loopback port chosen by the OS and waits until it says where.
-pub fn start_node(extra_env: &[(&str, &str)], args: &[&str]) -> Node {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bitcraps-node"));
-    cmd.args(["--prometheus-addr", "127.0.0.1:0", "--rate", "400", "--seed", "42"])
-        .args(args)
-        .env("BITCRAPS_COLLECTION_INTERVAL", "1s")
-        .env("BITCRAPS_HEALTH_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn bitcraps-node");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("http://").nth(1) {
-                let mut parts = rest.splitn(2, '/');
-                let addr = parts.next().and_then(|a| a.parse::<SocketAddr>().ok());
-                let path = parts.next().unwrap_or("");
-                if let Some(addr) = addr {
-                    let what = if path.starts_with("metrics") { "metrics" } else { "health" };
-                    let _ = tx.send((what, addr));
-                }
+impl KillOnDrop {
+    /// Waits for the process to exit; `None` if it is still running after [`LIVENESS`] (a hang).
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < LIVENESS {
+            match self.0.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => return None,
             }
         }
-    });
-    let child = KillOnDrop(child);
-    let (mut addr, mut health) = (None, None);
-    // The node announces the bridge, then the health endpoints (when enabled).
-    while addr.is_none() || (health.is_none() && addr.is_some()) {
-        match rx.recv_timeout(Duration::from_secs(if addr.is_none() { 30 } else { 2 })) {
-            Ok(("metrics", a)) => addr = Some(a),
-            Ok((_, a)) => health = Some(a),
-            Err(_) => break,
+        None
+    }
+}
+
+/// The lines a child process prints, collected as they come, so a test can wait for a line
+/// (an explicit signal) and show the output when it fails.
+#[derive(Clone)]
+pub struct Output(Arc<(Mutex<OutputState>, Condvar)>);
+
+struct OutputState {
+    lines: Vec<String>,
+    open_streams: usize,
+}
+
+impl Output {
+    /// Output fed by `streams` streams (see [`Output::drain`]).
+    pub fn new(streams: usize) -> Output {
+        Output(Arc::new((Mutex::new(OutputState { lines: Vec::new(), open_streams: streams }), Condvar::new())))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, OutputState> {
+        self.0 .0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads `stream` line by line on a thread of its own until it ends.
+    pub fn drain(&self, stream: impl std::io::Read + Send + 'static) {
+        let output = self.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                output.state().lines.push(line);
+                output.0 .1.notify_all();
+            }
+            output.state().open_streams -= 1;
+            output.0 .1.notify_all();
+        });
+    }
+
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.state().lines.clone()
+    }
+
+    /// The last `n` lines, joined.
+    pub fn tail(&self, n: usize) -> String {
+        let state = self.state();
+        state.lines[state.lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Waits until `done(lines)` holds (true), every stream has ended without it (false), or
+    /// `limit` passes (false).
+    pub fn wait_until(&self, limit: Duration, mut done: impl FnMut(&[String]) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut state = self.state();
+        loop {
+            if done(&state.lines) {
+                return true;
+            }
+            let now = Instant::now();
+            if state.open_streams == 0 || now >= deadline {
+                return false;
+            }
+            state = self.0 .1.wait_timeout(state, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
-    let addr = addr.expect("the node announced its metrics address");
-    Node { child, addr, health }
 }
 
 /// A plain HTTP/1.0 request on loopback (1.0, so no server answers chunked): (status, body). Panics if the server is not there.
@@ -78,8 +121,8 @@ pub fn http(method: &str, addr: SocketAddr, path: &str) -> (u16, String) {
 /// Like [`http`], but `None` when nothing answers (a server still starting).
 pub fn try_http(method: &str, addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, LIVENESS).ok()?;
+    s.set_read_timeout(Some(LIVENESS)).ok()?;
     write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
@@ -88,32 +131,22 @@ pub fn try_http(method: &str, addr: SocketAddr, path: &str) -> Option<(u16, Stri
     Some((status, body))
 }
 
-/// Polls `f` every 200 ms until it returns `Some` or `limit` passes.
-pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+/// Now, in Unix seconds (the clock Prometheus stamps samples with).
+pub fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or [`LIVENESS`] passes (a hang: `None`).
+/// For conditions the test cannot be told about; prefer waiting on a line or a channel.
+pub fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
-    while start.elapsed() < limit {
+    while start.elapsed() < LIVENESS {
         if let Some(v) = f() {
             return Some(v);
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(100));
     }
     f()
-}
-
-/// A free loopback port (bound then released; good enough for a test-owned server).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// Whether a required external tool is missing: fails under CI, skips locally.
-pub fn tool_missing(tool: &str) -> bool {
-    let found =
-        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(std::env::var_os("CI").is_none(), "{tool} is required under CI (.ci/run installs it)");
-        eprintln!("skipping: {tool} not installed (bash .ci/run installs it)");
-    }
-    !found
 }
 
 /// The 23 names of the monitoring reference's Metric Reference, with their Prometheus TYPE.
@@ -142,39 +175,6 @@ pub const REFERENCE_METRICS: [(&str, &str); 23] = [
     ("bitcraps_thermal_throttling", "gauge"),
     ("bitcraps_errors_total", "counter"),
 ];
-
-/// A real Prometheus server on a loopback port, scraping `target` every second, with its
-/// storage in a temporary directory; killed (and the directory removed) on drop.
-pub struct Prometheus {
-    pub addr: SocketAddr,
-    _process: KillOnDrop,
-    _dir: tempfile::TempDir,
-}
-
-/// Starts Prometheus scraping `target` as job `bitcraps`.
-pub fn start_prometheus(target: SocketAddr) -> Prometheus {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: bitcraps\n    static_configs:\n      - targets: ['{target}']\n"
-        ),
-    )
-    .expect("write config");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let process = KillOnDrop(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
-    Prometheus { addr, _process: process, _dir: dir }
-}
 
 /// Percent-encodes a query-string value.
 pub fn encode(q: &str) -> String {
