@@ -303,7 +303,10 @@ async fn escalation_follows_the_tiers_until_acknowledged() {
 #[tokio::test(start_paused = true)]
 async fn silences_suppress_notifications_but_keep_state() {
     let r = rig(vec![rule("bitcraps.cpu.usage", AlertCondition::GreaterThan(80.0)).into()], routing(0, 0, 3600));
-    let id = r.alerting.silence(vec![LabelMatcher::eq("alertname", "R")], Duration::from_secs(30), "maintenance");
+    let id = r
+        .alerting
+        .silence(vec![Matcher::eq("alertname", "R").expect("matcher")], Duration::from_secs(30), "maintenance")
+        .expect("valid silence");
     let g = cpu(&r.meter);
     run(&r, 20, |_| g.record(99.0, &[])).await;
     assert!(r.inbox.take().is_empty(), "silenced");
@@ -313,11 +316,16 @@ async fn silences_suppress_notifications_but_keep_state() {
     run(&r, 15, |_| g.record(99.0, &[])).await;
     let sent = r.inbox.take();
     assert_eq!(sent.len(), 1, "{sent:#?}");
-    assert!(!r.alerting.expire_silence(id), "already expired");
+    let held = &r.alerting.silences()[0];
+    assert_eq!(held.ends_at.duration_since(held.starts_at).ok(), Some(Duration::from_secs(30)));
+    assert_eq!(r.alerting.expire_silence(&id), Ok(()), "expiring an expired silence is fine");
+    assert_eq!(r.alerting.expire_silence("no-such-id"), Err(SilenceError::NotFound));
 
     // Resolution of an alert nobody was told about is not announced.
     let r = rig(vec![rule("bitcraps.cpu.usage", AlertCondition::GreaterThan(80.0)).into()], routing(0, 0, 3600));
-    r.alerting.silence(vec![LabelMatcher::eq("severity", "high")], Duration::from_secs(3600), "");
+    r.alerting
+        .silence(vec![Matcher::regex("severity", "high|critical").expect("matcher")], Duration::from_secs(3600), "")
+        .expect("valid silence");
     let g = cpu(&r.meter);
     let changes = run(&r, 20, |s| g.record(if s < 10 { 99.0 } else { 1.0 }, &[])).await;
     assert_eq!(changes, vec![(0, 1, 0), (10, 0, 1)]);

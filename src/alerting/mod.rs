@@ -37,6 +37,7 @@ mod condition;
 mod engine;
 pub mod enhanced_notifications;
 mod file;
+mod matcher;
 mod notify;
 mod predefined;
 mod promexport;
@@ -44,19 +45,26 @@ mod reader;
 mod route;
 mod rule;
 mod selfmetrics;
+mod silence;
 mod snapshot;
 mod state;
 mod system;
+mod wallclock;
 
 pub use condition::{AlertCondition, Threshold};
 pub use file::{load_rules_file, parse_rules, RuleFileError, RuleSet};
+pub use matcher::{valid_label_name, MatchType, Matcher, MatcherError, MAX_MATCHER_VALUE};
 pub use notify::{AlertNotice, InMemoryNotifier, LogNotifier, Notification, Notifier, NotifyError};
 pub use predefined::{memory_limit_bytes, predefined_rules};
 pub use promexport::{prometheus_rules, PROMETHEUS_RULES_HEADER};
 pub use reader::AlertReader;
-pub use route::{EscalationPolicy, EscalationTier, Route, RoutingConfig, Silence};
+pub use route::{EscalationPolicy, EscalationTier, Route, RoutingConfig};
 pub use rule::{
     Aggregation, AggregationOp, AlertRule, AlertSeverity, LabelMatcher, MatchOp, RuleDefinition, RuleOptions,
+};
+pub use silence::{
+    Silence, SilenceError, SilenceSpec, SilenceState, Silences, MAX_SILENCES, MAX_SILENCE_MATCHERS, MAX_SILENCE_TEXT,
+    SILENCE_RETENTION,
 };
 pub use state::{Alert, AlertState, Fingerprint};
 pub use system::{AlertingConfig, AlertingSystem, CycleSummary};

@@ -1,8 +1,10 @@
 //! From alert states to notifications: routes (which alerts go where, grouped how),
-//! escalation policies, silences, dedup and repeat, and resolution notices.
+//! escalation policies, dedup and repeat, and resolution notices; [`super::silence`] decides
+//! which alerts stay quiet.
 
 use super::notify::{AlertNotice, Notification};
 use super::rule::LabelMatcher;
+use super::silence::Silences;
 use super::state::{AlertState, Entry, Fingerprint};
 use super::AlertRule;
 use std::collections::{BTreeMap, HashMap};
@@ -86,17 +88,6 @@ pub struct RoutingConfig {
     pub escalations: BTreeMap<String, EscalationPolicy>,
 }
 
-/// Suppresses notifications of matching alerts until it expires; alerts keep their state.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Silence {
-    /// Alerts whose labels match all of these are silenced.
-    pub matchers: Vec<LabelMatcher>,
-    /// When the silence ends.
-    pub until: Instant,
-    /// Why (who, ticket).
-    pub comment: String,
-}
-
 pub(crate) fn matches_map(matchers: &[LabelMatcher], labels: &BTreeMap<String, String>) -> bool {
     matchers.iter().all(|m| {
         let found = labels.get(&m.name).map(String::as_str);
@@ -128,8 +119,7 @@ pub(crate) struct Outgoing {
 #[derive(Debug, Default)]
 pub(crate) struct Router {
     pub(crate) config: RoutingConfig,
-    pub(crate) silences: BTreeMap<u64, Silence>,
-    next_silence: u64,
+    pub(crate) silences: Silences,
     groups: HashMap<(usize, Vec<String>), GroupState>,
 }
 
@@ -139,12 +129,6 @@ const RETRY_AFTER: Duration = Duration::from_secs(30);
 impl Router {
     pub(crate) fn new(config: RoutingConfig) -> Router {
         Router { config, ..Default::default() }
-    }
-
-    pub(crate) fn add_silence(&mut self, silence: Silence) -> u64 {
-        self.next_silence += 1;
-        self.silences.insert(self.next_silence, silence);
-        self.next_silence
     }
 
     fn route_of<'c>(config: &'c RoutingConfig, labels: &BTreeMap<String, String>) -> (usize, &'c Route) {
@@ -164,7 +148,8 @@ impl Router {
         channels: &[String],
         now: Instant,
     ) -> Vec<Outgoing> {
-        self.silences.retain(|_, s| s.until > now);
+        let wall = super::wallclock::wall(now);
+        self.silences.gc(wall);
         let Router { config, silences, groups, .. } = self;
         let everyone = [EscalationTier { after: Duration::ZERO, channels: channels.to_vec() }];
         // (group, channel) -> notification under construction, plus whether it carries news.
@@ -174,7 +159,7 @@ impl Router {
         let fps: Vec<Fingerprint> = fps.into_iter().copied().collect();
         for fp in fps {
             let Some(entry) = alerts.get_mut(&fp) else { continue };
-            entry.silenced = silences.values().any(|s| matches_map(&s.matchers, &entry.labels));
+            entry.silenced = silences.is_silenced(&entry.labels, wall);
             let (route_idx, route) = Self::route_of(config, &entry.labels);
             let group_values: Vec<String> =
                 route.group_by.iter().map(|g| entry.labels.get(g).cloned().unwrap_or_default()).collect();

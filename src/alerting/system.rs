@@ -2,11 +2,13 @@
 //! task that collects from the alert reader and evaluates rules on their intervals.
 
 use super::engine::{Evaluator, Slot};
+use super::matcher::Matcher;
 use super::notify::Notifier;
 use super::reader::AlertReader;
-use super::route::{Router, RoutingConfig, Silence};
-use super::rule::{CompiledRule, LabelMatcher, RuleDefinition};
+use super::route::{Router, RoutingConfig};
+use super::rule::{CompiledRule, RuleDefinition};
 use super::selfmetrics::SelfMetrics;
+use super::silence::{Silence, SilenceError, SilenceSpec};
 use super::snapshot::Snapshot;
 use super::state::{Alert, AlertState, Fingerprint};
 use super::{AlertError, AlertRule};
@@ -337,17 +339,54 @@ impl AlertingSystem {
         }
     }
 
-    /// Silences alerts matching all `matchers` for `duration`; returns the silence id.
-    pub fn silence(&self, matchers: Vec<LabelMatcher>, duration: Duration, comment: impl Into<String>) -> u64 {
-        let matchers =
-            matchers.into_iter().map(|m| LabelMatcher { name: super::rule::normalize_label(&m.name), ..m }).collect();
-        let silence = Silence { matchers, until: Instant::now() + duration, comment: comment.into() };
-        lock(&self.shared.core).router.add_silence(silence)
+    /// Silences alerts matching all `matchers` from now for `duration`; returns the silence
+    /// id. Refused like Alertmanager refuses one (no matcher, or only matchers that would
+    /// also select alerts without the label).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bitcraps_otel::alerting::{AlertingConfig, AlertingSystem, Matcher};
+    ///
+    /// let alerting = AlertingSystem::new(AlertingConfig::default());
+    /// let id = alerting.silence(vec![Matcher::eq("alertname", "BatteryLow")?], Duration::from_secs(3600), "lab devices")?;
+    /// assert_eq!(alerting.silences()[0].id, id);
+    /// alerting.expire_silence(&id)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn silence(
+        &self,
+        matchers: Vec<Matcher>,
+        duration: Duration,
+        comment: impl Into<String>,
+    ) -> Result<String, SilenceError> {
+        let now = super::wallclock::now();
+        self.set_silence(SilenceSpec {
+            id: None,
+            matchers,
+            starts_at: now,
+            ends_at: now.checked_add(duration).unwrap_or(now),
+            created_by: "bitcraps-otel".into(),
+            comment: comment.into(),
+        })
     }
 
-    /// Ends a silence early. False when it had already expired or never existed.
-    pub fn expire_silence(&self, id: u64) -> bool {
-        lock(&self.shared.core).router.silences.remove(&id).is_some()
+    /// Creates a silence, or changes the one `spec.id` names (Alertmanager's rules: a change
+    /// of matchers, or of an active silence's start, expires it and makes a new one).
+    /// Returns the id in force.
+    pub fn set_silence(&self, spec: SilenceSpec) -> Result<String, SilenceError> {
+        let now = super::wallclock::now();
+        lock(&self.shared.core).router.silences.set(spec, now)
+    }
+
+    /// Ends a silence now. Expiring an expired silence is not an error; an unknown id is.
+    pub fn expire_silence(&self, id: &str) -> Result<(), SilenceError> {
+        let now = super::wallclock::now();
+        lock(&self.shared.core).router.silences.expire(id, now)
+    }
+
+    /// Every silence held (active, pending, and expired ones within their retention).
+    pub fn silences(&self) -> Vec<Silence> {
+        lock(&self.shared.core).router.silences.iter().cloned().collect()
     }
 }
 
