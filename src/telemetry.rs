@@ -203,8 +203,14 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     let provider = provider.build();
     let metrics = Metrics::new(
         &provider,
-        MetricsOptions { collection_interval: config.collection_interval, device_probe, system_metrics: true },
+        MetricsOptions {
+            collection_interval: config.collection_interval,
+            device_probe,
+            system_metrics: true,
+            exemplar_filter: config.exemplar_filter(),
+        },
     );
+    attach_histograms(&metrics, bridge.as_ref(), alert_reader.as_ref());
 
     let prometheus = match (&bridge, config.prometheus_addr) {
         (Some(b), Some(addr)) => match server::serve("prometheus", addr, b.router(), &handle) {
@@ -230,6 +236,20 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     Ok(Telemetry::assemble(config, runtime, provider, metrics, bridge, prometheus)
         .with_logging(logging)
         .with_health(health))
+}
+
+/// Histograms live outside the SDK: every consumer reads them from the metrics handle.
+fn attach_histograms(
+    metrics: &Metrics,
+    bridge: Option<&PrometheusBridge>,
+    alert_reader: Option<&crate::alerting::AlertReader>,
+) {
+    if let Some(bridge) = bridge {
+        bridge.attach(metrics);
+    }
+    if let Some(reader) = alert_reader {
+        reader.attach_histograms(metrics.histogram_source());
+    }
 }
 
 /// The readiness checker with the SDK's own checks, its status gauge, and its server.

@@ -3,10 +3,12 @@
 //! It wraps an SDK `ManualReader` (cumulative temporality) in an `Arc`, so the same reader is
 //! registered with the meter provider and kept by the engine. [`crate::TelemetryBuilder::alerting`]
 //! (or `BITCRAPS_ALERTING=1` with [`crate::init`]) registers one and publishes it, and
-//! [`super::AlertingSystem::start`] picks it up. Each reader costs one more aggregator update
-//! per measurement, which is why it is only registered when alerting is wanted.
+//! [`super::AlertingSystem::start`] picks it up. Counters and histograms cost nothing per
+//! measurement for an extra reader; histograms, which live outside the SDK, are read from the
+//! sources given to [`AlertReader::attach_histograms`] ([`crate::init`] attaches its metrics).
 
 use super::AlertError;
+use crate::metrics::data::{HistogramFamily, HistogramSource};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
@@ -28,11 +30,18 @@ use std::time::Duration;
 /// assert_eq!(rm.scope_metrics().count(), 1);
 /// # Ok::<(), bitcraps_otel::alerting::AlertError>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AlertReader {
     inner: Arc<ManualReader>,
     // Reused between collections so the SDK can keep its buffers.
     buffer: Arc<Mutex<ResourceMetrics>>,
+    histograms: Arc<RwLock<Vec<Arc<dyn HistogramSource>>>>,
+}
+
+impl std::fmt::Debug for AlertReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertReader").field("inner", &self.inner).finish_non_exhaustive()
+    }
 }
 
 impl Default for AlertReader {
@@ -49,6 +58,17 @@ impl AlertReader {
         AlertReader {
             inner: Arc::new(ManualReader::builder().with_temporality(Temporality::Cumulative).build()),
             buffer: Arc::new(Mutex::new(ResourceMetrics::default())),
+            histograms: Arc::new(RwLock::new(Vec::new())),
+        }
+    }
+
+    /// Also evaluates rules against `source`'s histograms (e.g.
+    /// [`crate::metrics::Metrics::histogram_source`]); attaching the same source twice is a no-op.
+    pub fn attach_histograms(&self, source: Arc<dyn HistogramSource>) {
+        if let Ok(mut sources) = self.histograms.write() {
+            if !sources.iter().any(|s| Arc::ptr_eq(s, &source)) {
+                sources.push(source);
+            }
         }
     }
 
@@ -59,11 +79,18 @@ impl AlertReader {
         Ok(rm)
     }
 
-    /// Collects into the reused buffer and hands it to `f`.
-    pub(crate) fn collect_with<R>(&self, f: impl FnOnce(&ResourceMetrics) -> R) -> Result<R, AlertError> {
+    /// Collects into the reused buffer and hands it, with the attached histograms, to `f`.
+    pub(crate) fn collect_with<R>(
+        &self,
+        f: impl FnOnce(&ResourceMetrics, &[HistogramFamily]) -> R,
+    ) -> Result<R, AlertError> {
         let mut rm = self.buffer.lock().map_err(|_| AlertError::Collect("reader buffer poisoned".into()))?;
         self.inner.collect(&mut rm).map_err(|e| AlertError::Collect(e.to_string()))?;
-        Ok(f(&rm))
+        let mut histograms = Vec::new();
+        for source in self.histograms.read().map(|s| s.clone()).unwrap_or_default() {
+            source.collect(&mut histograms);
+        }
+        Ok(f(&rm, &histograms))
     }
 
     /// The reader [`crate::init`] registered for alerting, if it did.

@@ -2,6 +2,7 @@
 //! the form every rule is evaluated against.
 
 use super::rule::normalize_label;
+use crate::metrics::data::HistogramFamily;
 use crate::semconv;
 use opentelemetry::Value;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
@@ -73,6 +74,25 @@ impl Snapshot {
             }
         }
         Snapshot { metrics }
+    }
+
+    /// Adds our histogram families (which the SDK never sees) as the same kind of points,
+    /// keeping only the metric names in `wanted` (all when `None`).
+    pub(crate) fn add_histograms(&mut self, families: &[HistogramFamily], wanted: Option<&HashSet<&'static str>>) {
+        for family in families {
+            if wanted.is_some_and(|w| !w.contains(family.def.name)) {
+                continue;
+            }
+            let points = self.metrics.entry(family.def.name.to_string()).or_default();
+            points.extend(family.points.iter().map(|p| {
+                let mut labels: Labels =
+                    p.attributes.iter().map(|kv| (normalize_label(kv.key.as_str()), value_string(&kv.value))).collect();
+                labels.sort();
+                let count = p.count as f64;
+                // `count` is never 0: a series that never recorded has no point.
+                Point { labels, value: p.sum / count, hist: Some((p.sum, count)) }
+            }));
+        }
     }
 
     /// The series of `name` (OTel name), empty when it has none.

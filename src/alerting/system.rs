@@ -411,7 +411,11 @@ async fn cycle(shared: &Shared) -> Result<CycleSummary, AlertError> {
         if core.evaluator.any_due(now) {
             let reader = reader.ok_or(AlertError::NoReader)?;
             let wanted = core.evaluator.wanted();
-            let snap = reader.collect_with(|rm| Snapshot::from_resource_metrics(rm, Some(&wanted)))?;
+            let snap = reader.collect_with(|rm, histograms| {
+                let mut snap = Snapshot::from_resource_metrics(rm, Some(&wanted));
+                snap.add_histograms(histograms, Some(&wanted));
+                snap
+            })?;
             summary.series = snap.len();
             let report = core.evaluator.evaluate(&snap, now);
             summary.evaluated = report.evaluated;

@@ -25,6 +25,8 @@ pub struct ConfigBuilder {
     log_format: Option<Raw>,
     redacted_fields: Vec<(String, &'static str)>,
     install_logging: Option<Raw>,
+    /// Typed when set by the builder; the rejected text when the environment held a bad value.
+    exemplar_filter: Option<Result<ExemplarFilter, String>>,
 }
 
 impl ConfigBuilder {
@@ -61,6 +63,7 @@ impl ConfigBuilder {
             install_logging: get("BITCRAPS_LOG_INSTALL").and_then(|v| raw(v, "BITCRAPS_LOG_INSTALL")),
             ..Default::default()
         };
+        b.exemplar_filter = get("OTEL_METRICS_EXEMPLAR_FILTER").map(|v| ExemplarFilter::parse(&v).ok_or(v));
         if let Some(list) = get("BITCRAPS_LOG_REDACT") {
             b.redacted_fields.extend(list.split(',').map(|n| (n.trim().to_string(), "BITCRAPS_LOG_REDACT")));
         }
@@ -179,6 +182,12 @@ impl ConfigBuilder {
     /// `init` leaves the global `tracing` subscriber alone (for applications with their own).
     pub fn without_logging(mut self) -> Self {
         self.install_logging = raw("false", "install_logging");
+        self
+    }
+
+    /// Which histogram recordings keep an exemplar (default [`ExemplarFilter::TraceBased`]).
+    pub fn exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
+        self.exemplar_filter = Some(Ok(filter));
         self
     }
 
@@ -344,6 +353,17 @@ impl ConfigBuilder {
             None => Vec::new(),
             Some(r) => parse_resource_attributes(&r)?,
         };
+        let exemplar_filter = match self.exemplar_filter {
+            None => defaults.exemplar_filter,
+            Some(Ok(filter)) => filter,
+            Some(Err(value)) => {
+                return Err(ConfigError::Value {
+                    field: "OTEL_METRICS_EXEMPLAR_FILTER",
+                    value,
+                    expected: "`always_on`, `always_off` or `trace_based`",
+                })
+            }
+        };
         Ok(Config {
             service_name: self.service_name.unwrap_or(defaults.service_name),
             service_version: self.service_version.unwrap_or(defaults.service_version),
@@ -359,6 +379,7 @@ impl ConfigBuilder {
             log_format,
             redacted_fields,
             install_logging,
+            exemplar_filter,
         })
     }
 }

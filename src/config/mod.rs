@@ -147,6 +147,7 @@ pub struct Config {
     pub(crate) log_format: crate::logging::LogFormat,
     pub(crate) redacted_fields: Vec<String>,
     pub(crate) install_logging: bool,
+    pub(crate) exemplar_filter: ExemplarFilter,
 }
 
 impl Config {
@@ -163,7 +164,8 @@ impl Config {
     /// `BITCRAPS_COLLECTION_INTERVAL` (`15s`, `500ms`), `BITCRAPS_CARDINALITY_LIMIT`; for logging,
     /// `BITCRAPS_LOG` (else `RUST_LOG`) level directives, `BITCRAPS_LOG_FORMAT` (`json`, `pretty`),
     /// `BITCRAPS_LOG_REDACT` (extra secret field names, comma-separated) and
-    /// `BITCRAPS_LOG_INSTALL` (`false` leaves the global subscriber alone).
+    /// `BITCRAPS_LOG_INSTALL` (`false` leaves the global subscriber alone); and
+    /// `OTEL_METRICS_EXEMPLAR_FILTER` (`always_on`, `always_off`, `trace_based`).
     pub fn from_env() -> Result<Config, ConfigError> {
         ConfigBuilder::from_env().build()
     }
@@ -212,6 +214,10 @@ impl Config {
     pub fn installs_logging(&self) -> bool {
         self.install_logging
     }
+    /// Which histogram recordings keep an exemplar (`OTEL_METRICS_EXEMPLAR_FILTER`).
+    pub fn exemplar_filter(&self) -> ExemplarFilter {
+        self.exemplar_filter
+    }
 }
 
 impl Default for Config {
@@ -232,14 +238,17 @@ impl Default for Config {
             log_format: crate::logging::LogFormat::Json,
             redacted_fields: Vec::new(),
             install_logging: true,
+            exemplar_filter: ExemplarFilter::TraceBased,
         }
     }
 }
 
 mod builder;
+mod exemplar;
 mod parse;
 #[cfg(test)]
 mod tests;
 
 pub use builder::ConfigBuilder;
+pub use exemplar::ExemplarFilter;
 pub(crate) use parse::is_label_name;

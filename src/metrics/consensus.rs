@@ -1,24 +1,24 @@
 //! Consensus-protocol instruments: proposals, decision latency, forks.
 
-use super::{histogram, CounterSeries};
+use super::{CounterSeries, HistogramRegistry, HistogramSeries};
 use crate::semconv::{metric, ConsensusRejectionReason};
-use opentelemetry::metrics::{BoundHistogram, Meter};
+use opentelemetry::metrics::Meter;
 use std::time::Duration;
 
 /// Instruments of the consensus protocol. Get it from [`super::Metrics::consensus`].
 pub struct ConsensusMetrics {
     accepted: CounterSeries<()>,
     rejected: CounterSeries<ConsensusRejectionReason>,
-    latency: BoundHistogram<f64>,
+    latency: HistogramSeries<()>,
     forks: CounterSeries<()>,
 }
 
 impl ConsensusMetrics {
-    pub(crate) fn new(meter: &Meter) -> Self {
+    pub(crate) fn new(meter: &Meter, histograms: &mut HistogramRegistry) -> Self {
         ConsensusMetrics {
             accepted: CounterSeries::single(meter, &metric::CONSENSUS_PROPOSALS_ACCEPTED),
             rejected: CounterSeries::by(meter, &metric::CONSENSUS_PROPOSALS_REJECTED),
-            latency: histogram(meter, &metric::CONSENSUS_LATENCY).bind(&[]),
+            latency: HistogramSeries::single(histograms, &metric::CONSENSUS_LATENCY),
             forks: CounterSeries::single(meter, &metric::CONSENSUS_FORKS),
         }
     }

@@ -16,7 +16,9 @@ pub struct HistogramFamily {
     /// The registry definition (name, unit, brief, bucket bounds, attributes).
     pub def: &'static MetricDef,
     /// One point per attribute set. A series that has never recorded is left out, so no
-    /// consumer ever sees a point with `count == 0`.
+    /// consumer ever sees a point with `count == 0`; `points` is empty while nothing has been
+    /// recorded at all. A consumer that cannot show a family without points (OTLP) skips it;
+    /// the Prometheus bridge still writes its `# HELP` and `# TYPE`, so the metric is known.
     pub points: Vec<HistogramPoint>,
 }
 
@@ -43,7 +45,7 @@ pub struct HistogramPoint {
     pub exemplars: Vec<Exemplar>,
 }
 
-/// A recorded value together with the sampled span it was recorded in.
+/// A recorded value together with the span it was recorded in.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Exemplar {
     /// Index into `bucket_counts` of the bucket the value fell in.
@@ -52,14 +54,15 @@ pub struct Exemplar {
     pub value: f64,
     /// When it was recorded.
     pub time: SystemTime,
-    /// W3C trace id of the span it was recorded in.
+    /// W3C trace id of the span it was recorded in; all zero when it was recorded outside
+    /// any span (possible only with the `always_on` exemplar filter): then leave the ids out.
     pub trace_id: [u8; 16],
-    /// Span id of that span.
+    /// Span id of that span (all zero with the trace id).
     pub span_id: [u8; 8],
 }
 
 /// Something that can report histogram families at collection time.
 pub trait HistogramSource: Send + Sync + 'static {
-    /// Appends every family (with at least one point) to `out`.
+    /// Appends every family to `out`, in a stable order; a family's `points` may be empty.
     fn collect(&self, out: &mut Vec<HistogramFamily>);
 }

@@ -1,6 +1,6 @@
 //! Instruments behind the logging macros: operation durations, business and security events.
 
-use super::{CounterSeries, HistogramBy};
+use super::{CounterSeries, HistogramRegistry, HistogramSeries};
 use crate::semconv::{metric, AttributeEnum, BusinessEvent, OperationName, SecurityEvent};
 use opentelemetry::metrics::Meter;
 use std::time::Duration;
@@ -11,15 +11,15 @@ use std::time::Duration;
 /// Names outside the registry's vocabulary are counted under `other`, so no input can add a
 /// series.
 pub struct EventMetrics {
-    operation_duration: HistogramBy<OperationName>,
+    operation_duration: HistogramSeries<OperationName>,
     business: CounterSeries<BusinessEvent>,
     security: CounterSeries<SecurityEvent>,
 }
 
 impl EventMetrics {
-    pub(crate) fn new(meter: &Meter) -> Self {
+    pub(crate) fn new(meter: &Meter, histograms: &mut HistogramRegistry) -> Self {
         EventMetrics {
-            operation_duration: HistogramBy::new(meter, &metric::OPERATION_DURATION),
+            operation_duration: HistogramSeries::by(histograms, &metric::OPERATION_DURATION),
             business: CounterSeries::by(meter, &metric::BUSINESS_EVENTS),
             security: CounterSeries::by(meter, &metric::SECURITY_EVENTS),
         }
@@ -28,7 +28,7 @@ impl EventMetrics {
     /// One `operation` took `duration` (`bitcraps_operation_duration_seconds`).
     #[inline]
     pub fn operation(&self, operation: OperationName, duration: Duration) {
-        self.operation_duration.record(operation, duration.as_secs_f64());
+        self.operation_duration.record_for(operation, duration.as_secs_f64());
     }
 
     /// One business event (`bitcraps_business_events_total`).

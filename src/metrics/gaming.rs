@@ -1,6 +1,6 @@
 //! Game instruments: games played and active, bets, volume, payouts, disputes, durations.
 
-use super::{CounterSeries, HistogramBy, UpDownSeries};
+use super::{CounterSeries, HistogramRegistry, HistogramSeries, UpDownSeries};
 use crate::semconv::{metric, BetType, DisputeReason, GameType};
 use opentelemetry::metrics::Meter;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use std::time::Duration;
 pub struct GamingMetrics {
     games: CounterSeries<GameType>,
     active: UpDownSeries<GameType>,
-    duration: HistogramBy<GameType>,
+    duration: HistogramSeries<GameType>,
     bets: CounterSeries<BetType>,
     volume: CounterSeries<BetType>,
     payouts: CounterSeries<BetType>,
@@ -17,11 +17,11 @@ pub struct GamingMetrics {
 }
 
 impl GamingMetrics {
-    pub(crate) fn new(meter: &Meter) -> Self {
+    pub(crate) fn new(meter: &Meter, histograms: &mut HistogramRegistry) -> Self {
         GamingMetrics {
             games: CounterSeries::by(meter, &metric::GAMES),
             active: UpDownSeries::by(meter, &metric::GAMES_ACTIVE),
-            duration: HistogramBy::new(meter, &metric::GAME_DURATION),
+            duration: HistogramSeries::by(histograms, &metric::GAME_DURATION),
             bets: CounterSeries::by(meter, &metric::BETS),
             volume: CounterSeries::by(meter, &metric::BETTING_VOLUME),
             payouts: CounterSeries::by(meter, &metric::PAYOUTS),
@@ -40,7 +40,7 @@ impl GamingMetrics {
     pub fn game_completed(&self, game_type: GameType, duration: Duration) {
         self.active.add(game_type, -1);
         self.games.add_for(game_type, 1);
-        self.duration.record(game_type, duration.as_secs_f64());
+        self.duration.record_for(game_type, duration.as_secs_f64());
     }
 
     /// A game ended without completing (all players left): one fewer active game.

@@ -4,8 +4,9 @@
 //! Every instrument is built from its [`crate::semconv`] definition, so no metric name is
 //! ever typed by hand. Attributes with a closed vocabulary are enums, and every attribute set
 //! is resolved when the instruments are built: a counter increment is an array index plus one
-//! relaxed atomic add (reported to the SDK at collection time), and a histogram record goes
-//! through an SDK-bound instrument (`bind()`), with no attribute lookup on the hot path.
+//! relaxed atomic add (reported to the SDK at collection time), and a histogram record updates
+//! striped cells of our own (see [`Metrics::histogram_source`]), with no attribute lookup on
+//! the hot path whatever the number of consumers.
 //!
 //! ```
 //! use std::time::Duration;
@@ -28,6 +29,7 @@ pub mod data;
 mod errors;
 mod events;
 mod gaming;
+mod histogram;
 mod mobile;
 mod network;
 pub mod probe;
@@ -42,12 +44,12 @@ pub use mobile::MobileMetrics;
 pub use network::NetworkMetrics;
 pub use system::{SystemMetrics, SystemSample};
 
+pub(crate) use histogram::{HistogramRegistry, HistogramSeries};
 pub(crate) use series::{CounterSeries, UpDownSeries};
 
-use crate::semconv::{AttributeEnum, Instrument, MetricDef, ValueType};
-use opentelemetry::metrics::{BoundHistogram, Histogram, Meter, MeterProvider};
-use opentelemetry::KeyValue;
-use std::marker::PhantomData;
+use crate::config::ExemplarFilter;
+use data::HistogramSource;
+use opentelemetry::metrics::MeterProvider;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -63,6 +65,8 @@ pub struct MetricsOptions {
     pub device_probe: Option<Arc<dyn probe::DeviceProbe>>,
     /// Whether to register the process CPU/memory/threads/uptime gauges.
     pub system_metrics: bool,
+    /// Which histogram recordings keep an exemplar ([`crate::Config::exemplar_filter`]).
+    pub exemplar_filter: ExemplarFilter,
 }
 
 impl Default for MetricsOptions {
@@ -71,6 +75,7 @@ impl Default for MetricsOptions {
             collection_interval: crate::config::DEFAULT_COLLECTION_INTERVAL,
             device_probe: None,
             system_metrics: true,
+            exemplar_filter: ExemplarFilter::default(),
         }
     }
 }
@@ -90,6 +95,7 @@ struct Groups {
     mobile: MobileMetrics,
     errors: ErrorMetrics,
     events: EventMetrics,
+    histograms: Arc<HistogramRegistry>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -104,17 +110,42 @@ impl Metrics {
     /// Builds every BitCraps instrument on `provider`'s `bitcraps` meter.
     pub fn new(provider: &impl MeterProvider, options: MetricsOptions) -> Metrics {
         let meter = provider.meter(METER_NAME);
+        let mut histograms = HistogramRegistry::new(options.exemplar_filter);
         Metrics {
             inner: Arc::new(Groups {
                 system: SystemMetrics::new(&meter, options.system_metrics, options.collection_interval),
-                network: NetworkMetrics::new(&meter),
-                consensus: ConsensusMetrics::new(&meter),
-                gaming: GamingMetrics::new(&meter),
+                network: NetworkMetrics::new(&meter, &mut histograms),
+                consensus: ConsensusMetrics::new(&meter, &mut histograms),
+                gaming: GamingMetrics::new(&meter, &mut histograms),
                 mobile: MobileMetrics::new(&meter, options.device_probe, options.collection_interval),
                 errors: ErrorMetrics::new(&meter),
-                events: EventMetrics::new(&meter),
+                events: EventMetrics::new(&meter, &mut histograms),
+                histograms: Arc::new(histograms),
             }),
         }
+    }
+
+    /// Where this handle's histograms are collected from. They live outside the SDK (the
+    /// meter provider never sees them), so every consumer reads them here: the Prometheus
+    /// bridge ([`crate::export::prometheus::PrometheusBridge::attach`]), the OTLP exporter and
+    /// the alert engine. [`crate::init`] wires all of them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bitcraps_otel::metrics::{data::HistogramSource, Metrics};
+    /// use opentelemetry_sdk::metrics::SdkMeterProvider;
+    ///
+    /// let metrics = Metrics::new(&SdkMeterProvider::builder().build(), Default::default());
+    /// metrics.consensus().record_latency(Duration::from_millis(30));
+    /// let mut families = Vec::new();
+    /// metrics.histogram_source().collect(&mut families);
+    /// let latency = families.iter().find(|f| f.def.name == "bitcraps.consensus.latency").unwrap();
+    /// assert_eq!(latency.points[0].count, 1);
+    /// // A histogram nothing recorded into has no point at all (never a count-0 point).
+    /// assert!(families.iter().find(|f| f.def.name == "bitcraps.game.duration").unwrap().points.is_empty());
+    /// ```
+    pub fn histogram_source(&self) -> Arc<dyn HistogramSource> {
+        Arc::clone(&self.inner.histograms) as Arc<dyn HistogramSource>
     }
 
     /// The handle installed by [`crate::init`], or `None` before `init` and after its guard
@@ -156,36 +187,6 @@ impl Metrics {
     /// Operation durations, business and security events (what the logging macros record).
     pub fn events(&self) -> &EventMetrics {
         &self.inner.events
-    }
-}
-
-pub(crate) fn histogram(meter: &Meter, def: &'static MetricDef) -> Histogram<f64> {
-    debug_assert_eq!((def.instrument, def.value_type), (Instrument::Histogram, ValueType::Double), "{}", def.name);
-    meter
-        .f64_histogram(def.name)
-        .with_description(def.brief)
-        .with_unit(def.unit)
-        .with_boundaries(def.buckets.to_vec())
-        .build()
-}
-
-/// One pre-bound histogram per value of a closed-vocabulary attribute.
-pub(crate) struct HistogramBy<E> {
-    slots: Box<[BoundHistogram<f64>]>,
-    _enum: PhantomData<fn(E)>,
-}
-
-impl<E: AttributeEnum> HistogramBy<E> {
-    pub(crate) fn new(meter: &Meter, def: &'static MetricDef) -> Self {
-        let h = histogram(meter, def);
-        let slots = E::ALL.iter().map(|v| h.bind(&[KeyValue::new(E::DEF.id, v.as_str())])).collect();
-        HistogramBy { slots, _enum: PhantomData }
-    }
-
-    #[inline]
-    pub(crate) fn record(&self, value: E, v: f64) {
-        // `index()` is the position in `E::ALL`, which sized `slots`.
-        self.slots[value.index()].record(v);
     }
 }
 

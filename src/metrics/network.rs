@@ -1,8 +1,8 @@
 //! Peer-to-peer mesh instruments: messages, connections, latency.
 
-use super::{histogram, CounterSeries, UpDownSeries};
+use super::{CounterSeries, HistogramRegistry, HistogramSeries, UpDownSeries};
 use crate::semconv::{metric, PeerTransport};
-use opentelemetry::metrics::{BoundHistogram, Meter};
+use opentelemetry::metrics::Meter;
 use std::time::Duration;
 
 /// Instruments of the peer mesh. Get it from [`super::Metrics::network`].
@@ -10,16 +10,16 @@ pub struct NetworkMetrics {
     sent: CounterSeries<PeerTransport>,
     received: CounterSeries<PeerTransport>,
     connections: UpDownSeries<PeerTransport>,
-    latency: BoundHistogram<f64>,
+    latency: HistogramSeries<()>,
 }
 
 impl NetworkMetrics {
-    pub(crate) fn new(meter: &Meter) -> Self {
+    pub(crate) fn new(meter: &Meter, histograms: &mut HistogramRegistry) -> Self {
         NetworkMetrics {
             sent: CounterSeries::by(meter, &metric::NETWORK_MESSAGES_SENT),
             received: CounterSeries::by(meter, &metric::NETWORK_MESSAGES_RECEIVED),
             connections: UpDownSeries::by(meter, &metric::NETWORK_ACTIVE_CONNECTIONS),
-            latency: histogram(meter, &metric::NETWORK_LATENCY).bind(&[]),
+            latency: HistogramSeries::single(histograms, &metric::NETWORK_LATENCY),
         }
     }
 

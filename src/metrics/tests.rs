@@ -4,7 +4,7 @@ use super::probe::{DeviceProbe, DeviceReading};
 use super::*;
 use crate::export::prometheus::PrometheusBridge;
 use crate::semconv::{
-    BetType, CacheName, ConsensusRejectionReason, ErrorCategory, ErrorSeverity, GameType, PeerTransport,
+    AttributeEnum, BetType, CacheName, ConsensusRejectionReason, ErrorCategory, ErrorSeverity, GameType, PeerTransport,
 };
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +13,7 @@ fn setup(options: MetricsOptions) -> (SdkMeterProvider, PrometheusBridge, Metric
     let (bridge, reader) = PrometheusBridge::new(Vec::new()).expect("bridge");
     let provider = SdkMeterProvider::builder().with_reader(reader).build();
     let metrics = Metrics::new(&provider, options);
+    bridge.attach(&metrics);
     (provider, bridge, metrics)
 }
 
@@ -160,4 +161,45 @@ fn counters_are_shared_across_threads() {
         }
     });
     assert_eq!(value(&bridge.render(), "bitcraps_consensus_proposals_accepted_total"), Some(40_000.0));
+}
+
+#[test]
+fn a_histogram_that_never_recorded_is_described_but_has_no_sample() {
+    let (_p, bridge, m) = setup(no_system());
+    m.gaming().game_completed(GameType::Cash, Duration::from_secs(30));
+    let text = bridge.render();
+    assert!(text.contains("# TYPE bitcraps_consensus_latency_seconds histogram\n"), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("bitcraps_consensus_latency_seconds")), "{text}");
+    assert_eq!(value(&text, r#"bitcraps_game_duration_seconds_count{game_type="cash"}"#), Some(1.0));
+    assert!(
+        !text.contains(r#"bitcraps_game_duration_seconds_count{game_type="tournament"}"#),
+        "a game type that never completed has no series"
+    );
+    assert!(!text.lines().any(|l| l.contains("_count") && l.ends_with(" 0")), "no count-0 point:\n{text}");
+}
+
+#[test]
+fn two_threads_recording_one_histogram_series_lose_nothing() {
+    let (_p, bridge, m) = setup(no_system());
+    let per_thread = 50_000u32;
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let m = &m;
+            // Thread 0 records 30 ms (bucket le=0.05), thread 1 records 2 s (le=2.5).
+            s.spawn(move || {
+                for _ in 0..per_thread {
+                    m.consensus().record_latency(Duration::from_millis(30 + t * 1970));
+                }
+            });
+        }
+    });
+    let text = bridge.render();
+    let n = f64::from(per_thread);
+    assert_eq!(value(&text, "bitcraps_consensus_latency_seconds_count"), Some(2.0 * n));
+    assert_eq!(value(&text, r#"bitcraps_consensus_latency_seconds_bucket{le="0.025"}"#), Some(0.0));
+    assert_eq!(value(&text, r#"bitcraps_consensus_latency_seconds_bucket{le="0.05"}"#), Some(n));
+    assert_eq!(value(&text, r#"bitcraps_consensus_latency_seconds_bucket{le="1"}"#), Some(n));
+    assert_eq!(value(&text, r#"bitcraps_consensus_latency_seconds_bucket{le="2.5"}"#), Some(2.0 * n));
+    let sum = value(&text, "bitcraps_consensus_latency_seconds_sum").expect("sum");
+    assert!((sum - n * 2.03).abs() < 1e-6 * n, "{sum}");
 }

@@ -1,10 +1,13 @@
-//! The Prometheus bridge: an `opentelemetry-prometheus` reader plus an axum router serving
-//! the text exposition on `GET /metrics`.
+//! The Prometheus bridge: an `opentelemetry-prometheus` reader for what the SDK aggregates,
+//! our own histogram families (which live outside the SDK), and an axum router serving both
+//! on `GET /metrics`.
 //!
 //! The bridge derives names by the standard OTel→Prometheus translation (so
 //! `bitcraps.network.latency` in seconds becomes `bitcraps_network_latency_seconds`), then
 //! applies two things the exporter cannot: registry label names (`error.category` is
 //! exposed as `category`, as the monitoring reference specifies) and constant labels.
+//! Histograms are read from [`Metrics::histogram_source`] once [`PrometheusBridge::attach`]
+//! has been called ([`crate::init`] does it).
 //!
 //! ```
 //! use bitcraps_otel::export::prometheus::PrometheusBridge;
@@ -20,31 +23,34 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::semconv;
+mod gather;
+mod openmetrics;
+mod text;
+
+pub use openmetrics::CONTENT_TYPE as OPENMETRICS_CONTENT_TYPE;
+pub use text::CONTENT_TYPE;
+
+use crate::metrics::data::HistogramSource;
+use crate::metrics::Metrics;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use gather::Labeling;
 use opentelemetry_prometheus::PrometheusExporter;
-use prometheus::proto::LabelPair;
-use prometheus::{Encoder, TextEncoder};
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-/// The content type of the Prometheus text format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Renders what the Prometheus reader collects as the text exposition format.
+/// Renders what the Prometheus reader collects, plus our histograms, as an exposition.
 #[derive(Clone)]
 pub struct PrometheusBridge {
     registry: prometheus::Registry,
-    renames: Arc<HashMap<String, &'static str>>,
-    constant_labels: Arc<Vec<(String, String)>>,
+    labeling: Arc<Labeling>,
+    histograms: Arc<RwLock<Vec<Arc<dyn HistogramSource>>>>,
 }
 
 impl std::fmt::Debug for PrometheusBridge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PrometheusBridge").field("constant_labels", &self.constant_labels).finish_non_exhaustive()
+        f.debug_struct("PrometheusBridge").field("constant_labels", &self.labeling.constant()).finish_non_exhaustive()
     }
 }
 
@@ -60,49 +66,46 @@ impl PrometheusBridge {
             // Every series would otherwise carry otel_scope_* labels; BitCraps has one meter.
             .scope_info_enabled(false)
             .build()?;
-        // The exporter sanitizes attribute keys (`error.category` -> `error_category`); map
-        // those to the registry's Prometheus label names.
-        let renames = semconv::ATTRIBUTES
-            .iter()
-            .map(|a| (a.id.replace(['.', '-'], "_"), a.prometheus_label))
-            .filter(|(from, to)| from != to)
-            .collect();
         let bridge = PrometheusBridge {
             registry,
-            renames: Arc::new(renames),
-            constant_labels: Arc::new(constant_labels.into_iter().collect()),
+            labeling: Arc::new(Labeling::new(constant_labels.into_iter().collect())),
+            histograms: Arc::new(RwLock::new(Vec::new())),
         };
         Ok((bridge, reader))
     }
 
-    /// Collects from the SDK and renders the exposition text.
-    pub fn render(&self) -> String {
-        let mut families = self.registry.gather();
-        for family in &mut families {
-            for m in family.mut_metric() {
-                let mut labels = m.take_label();
-                for l in &mut labels {
-                    if let Some(to) = self.renames.get(l.name()) {
-                        l.set_name((*to).to_string());
-                    }
-                }
-                for (k, v) in self.constant_labels.iter() {
-                    if !labels.iter().any(|l| l.name() == k) {
-                        let mut lp = LabelPair::default();
-                        lp.set_name(k.clone());
-                        lp.set_value(v.clone());
-                        labels.push(lp);
-                    }
-                }
-                labels.sort_by(|a, b| a.name().cmp(b.name()));
-                m.set_label(labels);
+    /// Serves `metrics`' histograms too. Histograms live outside the SDK, so a bridge that was
+    /// never attached shows counters and gauges only. Attaching the same handle twice is a
+    /// no-op.
+    pub fn attach(&self, metrics: &Metrics) {
+        self.attach_histograms(metrics.histogram_source());
+    }
+
+    /// Serves the families of any [`HistogramSource`] (what [`PrometheusBridge::attach`] uses).
+    pub fn attach_histograms(&self, source: Arc<dyn HistogramSource>) {
+        if let Ok(mut sources) = self.histograms.write() {
+            if !sources.iter().any(|s| Arc::ptr_eq(s, &source)) {
+                sources.push(source);
             }
         }
+    }
+
+    fn gather(&self) -> gather::Exposition {
+        let sources = self.histograms.read().map(|s| s.clone()).unwrap_or_default();
+        gather::gather(&self.registry, &sources, &self.labeling)
+    }
+
+    /// Collects and renders the classic text exposition.
+    pub fn render(&self) -> String {
         let mut out = Vec::with_capacity(16 * 1024);
-        // Encoding into a Vec only fails on invalid families, which gather() never yields.
-        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
-            tracing::warn!(error = %e, "prometheus text encoding failed");
-        }
+        text::encode(&self.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Collects and renders OpenMetrics 1.0 text, with exemplars on histogram buckets.
+    pub fn render_openmetrics(&self) -> String {
+        let mut out = Vec::with_capacity(16 * 1024);
+        openmetrics::encode(&self.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
 
