@@ -170,7 +170,7 @@ fn evaluate(c: &mut Criterion) {
             "pagerduty_refused",
             Some(Arc::new(
                 PagerDutyNotifier::new("K".into())
-                    .with_url(format!("http://{dead}/v2/enqueue"))
+                    .with_url(format!("http://{}/v2/enqueue", dead.addr))
                     .with_delivery(slow_options()),
             )),
         ),

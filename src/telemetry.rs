@@ -1,5 +1,7 @@
 //! [`init`], [`init_with`] and the [`Telemetry`] guard that owns every provider and server.
 
+use crate::alerting::AlertReader;
+use crate::config::resource;
 use crate::config::Config;
 use crate::export::prometheus::PrometheusBridge;
 use crate::export::status::ExportStatus;
@@ -7,9 +9,7 @@ use crate::health::{CheckOutcome, FnCheck, HealthCheck, HealthChecker, TcpServin
 use crate::metrics::{probe::DeviceProbe, Metrics, MetricsOptions};
 use crate::server::{self, ServerHandle};
 use crate::Error;
-use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{Instrument, SdkMeterProvider, Stream};
-use opentelemetry_sdk::Resource;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,6 +19,11 @@ static INITIALIZED: AtomicBool = AtomicBool::new(false);
 /// Starts telemetry from the environment (`OTEL_*`, `BITCRAPS_*`); see
 /// [`Config::from_env`]. Works inside or outside a tokio runtime.
 ///
+/// It registers everything the reference's other calls need, in any order:
+/// [`crate::logging::init_production_logging`] afterwards returns a handle on the logging this
+/// installed (and before, `init` adopts what it installed); an
+/// [`crate::alerting::AlertingSystem`] started afterwards finds the alert reader on its own.
+///
 /// ```no_run
 /// let telemetry = bitcraps_otel::init()?;
 /// telemetry.metrics().consensus().proposal_accepted();
@@ -26,13 +31,7 @@ static INITIALIZED: AtomicBool = AtomicBool::new(false);
 /// # Ok::<(), bitcraps_otel::Error>(())
 /// ```
 pub fn init() -> Result<Telemetry, Error> {
-    TelemetryBuilder::new(Config::from_env()?).alerting(alerting_from_env()).start()
-}
-
-/// `BITCRAPS_ALERTING=1|true|yes|on` asks [`init`] for the alert reader.
-fn alerting_from_env() -> bool {
-    std::env::var("BITCRAPS_ALERTING")
-        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+    TelemetryBuilder::new(Config::from_env()?).start()
 }
 
 /// Starts telemetry with an explicit configuration.
@@ -76,7 +75,7 @@ pub struct TelemetryBuilder {
 impl TelemetryBuilder {
     /// A builder for `config`.
     pub fn new(config: Config) -> Self {
-        TelemetryBuilder { config, device_probe: None, alerting: false }
+        TelemetryBuilder { config, device_probe: None, alerting: true }
     }
 
     /// Where battery and thermal readings come from.
@@ -85,9 +84,9 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Registers the metric reader the alert engine collects through
-    /// ([`crate::alerting::AlertingSystem::start`] finds it). Off by default: every reader
-    /// costs one more aggregation per measurement. [`init`] turns it on for `BITCRAPS_ALERTING=1`.
+    /// Whether to register the metric reader the alert engine collects through (on by default;
+    /// [`Telemetry::alert_reader`] hands it out and [`crate::alerting::AlertingSystem::start`]
+    /// finds it). Turn it off only for a process that never evaluates alerts.
     pub fn alerting(mut self, enabled: bool) -> Self {
         self.alerting = enabled;
         self
@@ -136,28 +135,12 @@ impl RuntimeHost {
     }
 }
 
-pub(crate) fn resource(config: &Config) -> Resource {
-    let mut attrs = vec![KeyValue::new("service.version", config.service_version.clone())];
-    for (k, v) in &config.resource_attributes {
-        attrs.push(KeyValue::new(k.clone(), v.clone()));
-    }
-    for (k, v) in &config.constant_labels {
-        match k.as_str() {
-            "node_id" => {
-                attrs.push(KeyValue::new(crate::semconv::attribute::NODE_ID.id, v.clone()));
-                attrs.push(KeyValue::new("service.instance.id", v.clone()));
-            }
-            _ => attrs.push(KeyValue::new(k.clone(), v.clone())),
-        }
-    }
-    Resource::builder_empty().with_attributes(attrs).with_service_name(config.service_name.clone()).build()
-}
-
 fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     let TelemetryBuilder { config, device_probe, alerting } = builder;
     let runtime = RuntimeHost::acquire()?;
     let handle = runtime.handle();
     // Logging first, so everything after it is logged; its guard rides in the telemetry guard.
+    // When logging is already installed (`init_production_logging` first), this adopts it.
     let logging = match config.installs_logging() {
         true => Some(crate::logging::install(&config, resource(&config), Some(&handle))?),
         false => None,
@@ -171,7 +154,8 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
         let health = Health::detached(&config);
         return Ok(Telemetry::assemble(config, runtime, provider, metrics, None, None)
             .with_logging(logging)
-            .with_health(health));
+            .with_health(health)
+            .with_alert_reader(None));
     }
 
     let limit = config.cardinality_limit;
@@ -196,7 +180,7 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
         let _enter = handle.enter();
         provider = provider.with_reader(crate::export::otlp::metric_reader(otlp, export_status.clone())?);
     }
-    let alert_reader = alerting.then(crate::alerting::AlertReader::new);
+    let alert_reader = alerting.then(AlertReader::new);
     if let Some(reader) = &alert_reader {
         provider = provider.with_reader(reader.clone());
     }
@@ -225,7 +209,8 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
 
     opentelemetry::global::set_meter_provider(provider.clone());
     Metrics::set_global(Some(metrics.clone()));
-    crate::alerting::AlertReader::set_global(alert_reader);
+    // The guard owns the reader; the global is only the reference's `AlertingSystem::start()` path.
+    AlertReader::set_global(alert_reader.clone());
     let health = match start_health(&config, &provider, prometheus.as_ref(), export_status, &handle) {
         Ok(h) => h,
         Err(e) => {
@@ -235,7 +220,8 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     };
     Ok(Telemetry::assemble(config, runtime, provider, metrics, bridge, prometheus)
         .with_logging(logging)
-        .with_health(health))
+        .with_health(health)
+        .with_alert_reader(alert_reader))
 }
 
 /// Histograms live outside the SDK: every consumer reads them from the metrics handle.
@@ -343,6 +329,7 @@ pub struct Telemetry {
     prometheus: Option<ServerHandle>,
     logging: Option<crate::logging::LoggingGuard>,
     health: Option<Health>,
+    alert_reader: Option<AlertReader>,
     runtime: RuntimeHost,
 }
 
@@ -372,8 +359,30 @@ impl Telemetry {
             prometheus,
             logging: None,
             health: None,
+            alert_reader: None,
             runtime,
         }
+    }
+
+    fn with_alert_reader(mut self, reader: Option<AlertReader>) -> Telemetry {
+        self.alert_reader = reader;
+        self
+    }
+
+    /// The metric reader the alert engine collects through (`None` with `OTEL_SDK_DISABLED` or
+    /// [`TelemetryBuilder::alerting`]`(false)`).
+    ///
+    /// ```
+    /// use bitcraps_otel::alerting::{AlertingConfig, AlertingSystem};
+    /// use bitcraps_otel::{init_with, Config};
+    ///
+    /// let telemetry = init_with(Config::builder().without_prometheus().without_health().build()?)?;
+    /// let alerting = AlertingSystem::new(AlertingConfig::default());
+    /// alerting.attach(telemetry.alert_reader().expect("registered by init").clone());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn alert_reader(&self) -> Option<&AlertReader> {
+        self.alert_reader.as_ref()
     }
 
     fn with_health(mut self, health: Health) -> Telemetry {
@@ -418,7 +427,7 @@ impl Telemetry {
         self
     }
 
-    /// The logging guard (tracer and logger providers), when `init` installed logging.
+    /// The logging guard (tracer and logger providers), when `init` installed or adopted logging.
     pub fn logging(&self) -> Option<&crate::logging::LoggingGuard> {
         self.logging.as_ref()
     }
@@ -468,7 +477,7 @@ impl Telemetry {
         let mut result = Ok(());
         if let Some(provider) = self.provider.take() {
             Metrics::set_global(None);
-            crate::alerting::AlertReader::set_global(None);
+            AlertReader::set_global(None);
             // Flush first so a push exporter sends the final values even if shutdown times out.
             let flushed = provider.force_flush();
             let shut = provider.shutdown();

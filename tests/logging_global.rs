@@ -1,12 +1,12 @@
-//! Logging installed process-wide: `init` installs it and a second install is an error; the
+//! Logging installed process-wide: `init` installs it and a second install shares it; the
 //! macros move their metrics in the Prometheus exposition; W3C trace context flows through
 //! the axum middleware and the reqwest helper; the node writes JSON lines and rejects a bad
 //! level directive.
 
 use axum::http::HeaderMap;
 use axum::routing::get;
-use bitcraps_otel::logging::{init_logging_with, propagation, CorrelationContext, LoggingError};
-use bitcraps_otel::{init_with, Config, Error};
+use bitcraps_otel::logging::{init_logging_with, propagation, CorrelationContext};
+use bitcraps_otel::{init_with, Config};
 use opentelemetry::trace::TraceContextExt;
 use std::process::Command;
 use std::sync::Mutex;
@@ -21,7 +21,7 @@ fn quiet() -> bitcraps_otel::ConfigBuilder {
 }
 
 #[test]
-fn init_installs_logging_and_a_second_install_is_an_error() {
+fn init_installs_logging_and_a_second_install_shares_it() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let telemetry = init_with(quiet().without_prometheus().build().expect("config")).expect("init");
     assert!(tracing::dispatcher::has_been_set(), "init installed no global subscriber");
@@ -29,16 +29,20 @@ fn init_installs_logging_and_a_second_install_is_an_error() {
     // Installed and enabled at the configured level (a `None` layer once turned everything off).
     assert!(tracing::enabled!(tracing::Level::INFO), "INFO events are disabled");
     assert!(!tracing::enabled!(tracing::Level::DEBUG), "DEBUG events pass an `info` filter");
-    let config = quiet().without_prometheus().build().expect("config");
-    let second = init_logging_with(&config).expect_err("second install");
-    assert!(matches!(second, LoggingError::AlreadyInstalled), "{second:?}");
-    assert!(second.to_string().contains("already installed"));
+    // A second install returns a handle on the first, with its settings, not a new pipeline.
+    let config = quiet().without_prometheus().log_filter("debug").build().expect("config");
+    let second = init_logging_with(&config).expect("second install");
+    assert!(!second.is_owner() && second.shares_with(telemetry.logging().expect("logging")));
+    assert!(!tracing::enabled!(tracing::Level::DEBUG), "the second call's filter was applied");
+    drop(second);
     drop(telemetry);
 
-    // The slot is free again; logging alone, then init again, each replacing the last.
+    // The slot is free again; logging alone, then init adopting it.
     let logging = init_logging_with(&config).expect("logging alone after the guard is gone");
-    let busy = init_with(quiet().without_prometheus().build().expect("config")).expect_err("logging is taken");
-    assert!(matches!(busy, Error::Logging(LoggingError::AlreadyInstalled)), "{busy:?}");
+    assert!(logging.is_owner());
+    let adopting = init_with(quiet().without_prometheus().build().expect("config")).expect("init adopts");
+    assert!(adopting.logging().is_some_and(|l| l.shares_with(&logging) && !l.is_owner()));
+    adopting.shutdown().expect("shutdown");
     logging.shutdown().expect("shutdown");
     init_with(quiet().without_prometheus().build().expect("config")).expect("init again").shutdown().expect("shutdown");
 }

@@ -227,11 +227,19 @@ impl ConfigBuilder {
             }
             constant_labels.insert(name, value);
         }
+        let resource_attributes = match self.resource_attributes {
+            None => Vec::new(),
+            Some(r) => parse_resource_attributes(&r)?,
+        };
+        let attribute = |key: &str| resource_attributes.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         // Every series needs a node to belong to, or fleet dashboards cannot tell nodes apart:
-        // without an explicit id, the host name serves.
-        if !constant_labels.contains_key("node_id") {
-            if let Some(host) = sysinfo::System::host_name().ok().filter(|h| !h.is_empty()) {
-                constant_labels.insert("node_id".into(), host);
+        // without an explicit id, the resource's `bitcraps.node.id`, else the host name, serves.
+        let node_id_explicit = constant_labels.contains_key("node_id");
+        if !node_id_explicit {
+            let fallback = attribute(crate::semconv::attribute::NODE_ID.id)
+                .or_else(|| sysinfo::System::host_name().ok().filter(|h| !h.is_empty()));
+            if let Some(id) = fallback {
+                constant_labels.insert("node_id".into(), id);
             }
         }
         let prometheus_addr = optional_addr(self.prometheus_addr, defaults.prometheus_addr)?;
@@ -349,10 +357,6 @@ impl ConfigBuilder {
                 _ => return Err(ConfigError::Value { field: r.field, value: r.value, expected: "`true` or `false`" }),
             },
         };
-        let resource_attributes = match self.resource_attributes {
-            None => Vec::new(),
-            Some(r) => parse_resource_attributes(&r)?,
-        };
         let exemplar_filter = match self.exemplar_filter {
             None => defaults.exemplar_filter,
             Some(Ok(filter)) => filter,
@@ -365,8 +369,13 @@ impl ConfigBuilder {
             }
         };
         Ok(Config {
-            service_name: self.service_name.unwrap_or(defaults.service_name),
-            service_version: self.service_version.unwrap_or(defaults.service_version),
+            // Explicit settings beat OTEL_RESOURCE_ATTRIBUTES, which beats the defaults.
+            service_name: self.service_name.or_else(|| attribute("service.name")).unwrap_or(defaults.service_name),
+            service_version: self
+                .service_version
+                .or_else(|| attribute("service.version"))
+                .unwrap_or(defaults.service_version),
+            node_id_explicit,
             resource_attributes,
             constant_labels,
             prometheus_addr,

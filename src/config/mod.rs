@@ -136,6 +136,8 @@ pub struct Config {
     pub(crate) service_name: String,
     pub(crate) service_version: String,
     pub(crate) resource_attributes: Vec<(String, String)>,
+    /// Whether the node id was set (not derived from the resource or the host name).
+    pub(crate) node_id_explicit: bool,
     pub(crate) constant_labels: BTreeMap<String, String>,
     pub(crate) prometheus_addr: Option<SocketAddr>,
     pub(crate) collection_interval: Duration,
@@ -224,9 +226,10 @@ impl Default for Config {
     fn default() -> Self {
         // The defaults are valid by construction; `build` cannot fail on them.
         Config {
-            service_name: "bitcraps-node".into(),
+            service_name: DEFAULT_SERVICE_NAME.into(),
             service_version: env!("CARGO_PKG_VERSION").into(),
             resource_attributes: Vec::new(),
+            node_id_explicit: false,
             constant_labels: BTreeMap::new(),
             prometheus_addr: Some(SocketAddr::from(([0, 0, 0, 0], 9090))),
             collection_interval: DEFAULT_COLLECTION_INTERVAL,
@@ -246,9 +249,11 @@ impl Default for Config {
 mod builder;
 mod exemplar;
 mod parse;
+mod resource;
 #[cfg(test)]
 mod tests;
 
 pub use builder::ConfigBuilder;
 pub use exemplar::ExemplarFilter;
 pub(crate) use parse::is_label_name;
+pub use resource::{resource, DEFAULT_SERVICE_NAME};

@@ -43,6 +43,8 @@ use crate::config::{Config, ConfigError};
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 /// Why logging could not start or stop.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +60,8 @@ pub enum LoggingError {
         /// The parser's message.
         reason: String,
     },
-    /// A logging guard from an earlier call is still alive.
+    /// The global subscriber slot is taken by an installation this crate is not tracking
+    /// (a guard from an earlier call that is still shutting down).
     #[error("logging is already installed: drop or shut down the existing guard first")]
     AlreadyInstalled,
     /// Another global `tracing` subscriber was installed by someone else.
@@ -89,15 +92,21 @@ pub enum LoggingError {
 /// lines on stdout, and spans and log records over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is
 /// set. Keep the guard: dropping it flushes what is buffered.
 ///
-/// A second call while the guard lives is [`LoggingError::AlreadyInstalled`]; a global
-/// subscriber installed by other code is [`LoggingError::ForeignSubscriber`].
+/// Any order works with [`crate::init`]: called after `init` (or after an earlier call whose
+/// guard is alive), it returns a handle on the logging already installed, which does not own
+/// it ([`LoggingGuard::is_owner`] is false), and this call's configuration is not applied. Called
+/// before `init`, `init` adopts what it installed. A global subscriber installed by other code
+/// is [`LoggingError::ForeignSubscriber`].
 pub fn init_production_logging() -> Result<LoggingGuard, LoggingError> {
+    if let Some(handle) = LoggingGuard::current() {
+        return Ok(handle);
+    }
     init_logging_with(&Config::from_env()?)
 }
 
 /// Like [`init_production_logging`], with an explicit configuration.
 pub fn init_logging_with(config: &Config) -> Result<LoggingGuard, LoggingError> {
-    install(config, crate::telemetry::resource(config), None)
+    install(config, crate::config::resource(config), None)
 }
 
 fn exporter_error(e: crate::Error) -> LoggingError {
@@ -107,21 +116,30 @@ fn exporter_error(e: crate::Error) -> LoggingError {
     }
 }
 
+/// The logging installed now, if a guard that owns it is alive.
+static CURRENT: Mutex<Weak<Shared>> = Mutex::new(Weak::new());
+
 /// Builds the providers (when OTLP is configured), installs the global subscriber and returns
 /// the guard. `handle` is the runtime gRPC channels live on; without one, the current runtime
-/// or a small owned one is used.
+/// or a small owned one is used. When logging is already installed, returns a handle on it.
 pub(crate) fn install(
     config: &Config,
     resource: Resource,
     handle: Option<&tokio::runtime::Handle>,
 ) -> Result<LoggingGuard, LoggingError> {
+    // Held until the new logging is published, so two racing installs cannot both build one.
+    let mut current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(shared) = current.upgrade().filter(|s| s.installed.load(Ordering::Acquire)) {
+        tracing::debug!("logging is already installed: sharing it (this call's logging settings are not applied)");
+        return Ok(LoggingGuard { shared, owner: false });
+    }
     let mut builder = LoggingBuilder::from_config(config);
-    let mut guard = LoggingGuard {
+    let mut shared = Shared {
         builder: builder.clone(),
         tracer_provider: None,
         logger_provider: None,
-        runtime: None,
-        installed: false,
+        runtime: Mutex::new(None),
+        installed: AtomicBool::new(false),
     };
     if let (Some(otlp), false) = (config.otlp(), config.sdk_disabled()) {
         let handle = match handle.cloned().or_else(|| tokio::runtime::Handle::try_current().ok()) {
@@ -134,7 +152,7 @@ pub(crate) fn install(
                     .build()
                     .map_err(LoggingError::Runtime)?;
                 let h = rt.handle().clone();
-                guard.runtime = Some(rt);
+                shared.runtime = Mutex::new(Some(rt));
                 h
             }
         };
@@ -142,54 +160,86 @@ pub(crate) fn install(
         let redactor = builder.redactor_ref().clone();
         let spans = crate::export::otlp::span_exporter(otlp).map_err(exporter_error)?;
         let tracer = pipeline::tracer_provider(spans, resource.clone(), redactor.clone());
-        guard.tracer_provider = Some(tracer.clone());
+        shared.tracer_provider = Some(tracer.clone());
         let logs = crate::export::otlp::log_exporter(otlp).map_err(exporter_error)?;
         let logger = pipeline::logger_provider(logs, resource, redactor);
-        guard.logger_provider = Some(logger.clone());
+        shared.logger_provider = Some(logger.clone());
         builder = builder.tracer_provider(tracer).logger_provider(logger);
     }
     subscriber::install_global(builder.build_layer(std::io::stdout)?)?;
-    guard.installed = true;
-    Ok(guard)
+    shared.installed.store(true, Ordering::Release);
+    let shared = Arc::new(shared);
+    *current = Arc::downgrade(&shared);
+    Ok(LoggingGuard { shared, owner: true })
 }
 
-/// Keeps logging installed. Dropping it (or [`LoggingGuard::shutdown`]) stops export, flushes
-/// the tracer and logger providers, and leaves plain line logging in place.
-pub struct LoggingGuard {
+/// What every handle on one installed logging shares.
+struct Shared {
     builder: LoggingBuilder,
     tracer_provider: Option<SdkTracerProvider>,
     logger_provider: Option<SdkLoggerProvider>,
-    runtime: Option<tokio::runtime::Runtime>,
-    installed: bool,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    /// Still the process-wide logging (the owner has not shut it down).
+    installed: AtomicBool,
+}
+
+/// Keeps logging installed. The guard that installed it owns it: dropping that one (or
+/// [`LoggingGuard::shutdown`]) stops export, flushes the tracer and logger providers, and
+/// leaves plain line logging in place. A handle returned while logging was already installed
+/// shares it without owning it: dropping it changes nothing, `shutdown` only flushes.
+pub struct LoggingGuard {
+    shared: Arc<Shared>,
+    owner: bool,
 }
 
 impl std::fmt::Debug for LoggingGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoggingGuard")
-            .field("exports_spans", &self.tracer_provider.is_some())
-            .field("exports_logs", &self.logger_provider.is_some())
+            .field("owner", &self.owner)
+            .field("exports_spans", &self.shared.tracer_provider.is_some())
+            .field("exports_logs", &self.shared.logger_provider.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl LoggingGuard {
+    /// A non-owning handle on the logging installed now, if any.
+    pub(crate) fn current() -> Option<LoggingGuard> {
+        let current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+        let shared = current.upgrade().filter(|s| s.installed.load(Ordering::Acquire))?;
+        Some(LoggingGuard { shared, owner: false })
+    }
+
+    /// Whether this guard installed the logging (and stops it when dropped).
+    pub fn is_owner(&self) -> bool {
+        self.owner
+    }
+
+    /// Whether `self` and `other` are handles on the same installed logging.
+    pub fn shares_with(&self, other: &LoggingGuard) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// The tracer provider spans are exported through, when OTLP is configured.
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
-        self.tracer_provider.as_ref()
+        self.shared.tracer_provider.as_ref()
     }
 
     /// The logger provider log records are exported through, when OTLP is configured.
     pub fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
-        self.logger_provider.as_ref()
+        self.shared.logger_provider.as_ref()
     }
 
-    /// Flushes spans and log records without stopping.
+    /// Flushes spans and log records without stopping (nothing to do once the owner stopped).
     pub fn flush(&self) -> Result<(), LoggingError> {
+        if !self.shared.installed.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let mut errors = Vec::new();
-        if let Some(Err(e)) = self.tracer_provider.as_ref().map(SdkTracerProvider::force_flush) {
+        if let Some(Err(e)) = self.shared.tracer_provider.as_ref().map(SdkTracerProvider::force_flush) {
             errors.push(format!("traces: {e}"));
         }
-        if let Some(Err(e)) = self.logger_provider.as_ref().map(SdkLoggerProvider::force_flush) {
+        if let Some(Err(e)) = self.shared.logger_provider.as_ref().map(SdkLoggerProvider::force_flush) {
             errors.push(format!("logs: {e}"));
         }
         if errors.is_empty() {
@@ -199,31 +249,36 @@ impl LoggingGuard {
         }
     }
 
-    /// Stops export, flushes and shuts down both providers, and reports what failed.
+    /// The owner stops export, flushes and shuts down both providers, and reports what failed;
+    /// a shared handle only flushes.
     pub fn shutdown(mut self) -> Result<(), LoggingError> {
         self.shutdown_inner()
     }
 
     fn shutdown_inner(&mut self) -> Result<(), LoggingError> {
-        if self.installed {
-            self.installed = false;
+        if !self.owner {
+            return self.flush();
+        }
+        self.owner = false;
+        let shared = &self.shared;
+        if shared.installed.swap(false, Ordering::AcqRel) {
             // Keep writing lines (the exit path logs too), without the providers.
-            let fallback = self.builder.clone().without_export().build_layer(std::io::stdout).ok();
+            let fallback = shared.builder.clone().without_export().build_layer(std::io::stdout).ok();
             subscriber::deactivate_global(fallback);
         }
         let mut errors = Vec::new();
-        if let Some(p) = self.tracer_provider.take() {
+        if let Some(p) = &shared.tracer_provider {
             // Flush first so the final batch goes out even if shutdown times out.
             if let Err(e) = p.force_flush().and(p.shutdown()) {
                 errors.push(format!("traces: {e}"));
             }
         }
-        if let Some(p) = self.logger_provider.take() {
+        if let Some(p) = &shared.logger_provider {
             if let Err(e) = p.force_flush().and(p.shutdown()) {
                 errors.push(format!("logs: {e}"));
             }
         }
-        if let Some(rt) = self.runtime.take() {
+        if let Some(rt) = shared.runtime.lock().unwrap_or_else(|e| e.into_inner()).take() {
             rt.shutdown_background();
         }
         if errors.is_empty() {
@@ -236,6 +291,9 @@ impl LoggingGuard {
 
 impl Drop for LoggingGuard {
     fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
         if let Err(e) = self.shutdown_inner() {
             eprintln!("bitcraps_otel: {e}");
         }
