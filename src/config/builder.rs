@@ -25,6 +25,7 @@ pub struct ConfigBuilder {
     log_format: Option<Raw>,
     redacted_fields: Vec<(String, &'static str)>,
     install_logging: Option<Raw>,
+    server_limits: super::limits::RawLimits,
 }
 
 impl ConfigBuilder {
@@ -59,6 +60,7 @@ impl ConfigBuilder {
                 .or_else(|| get("RUST_LOG").and_then(|v| raw(v, "RUST_LOG"))),
             log_format: get("BITCRAPS_LOG_FORMAT").and_then(|v| raw(v, "BITCRAPS_LOG_FORMAT")),
             install_logging: get("BITCRAPS_LOG_INSTALL").and_then(|v| raw(v, "BITCRAPS_LOG_INSTALL")),
+            server_limits: super::limits::RawLimits::from_lookup(|k| get(k).and_then(|v| raw(v, k))),
             ..Default::default()
         };
         if let Some(list) = get("BITCRAPS_LOG_REDACT") {
@@ -208,6 +210,22 @@ impl ConfigBuilder {
         self
     }
 
+    /// Time a client has to send a request's headers to either server (default 10 s).
+    pub fn http_header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.server_limits.header_read_timeout = raw(format!("{}ms", timeout.as_millis()), "http_header_read_timeout");
+        self
+    }
+    /// Time a kept-alive connection may wait for its next request (default 60 s).
+    pub fn http_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.server_limits.idle_timeout = raw(format!("{}ms", timeout.as_millis()), "http_idle_timeout");
+        self
+    }
+    /// Open connections per server before the longest-idle one is closed (default 1024).
+    pub fn http_max_connections(mut self, max: usize) -> Self {
+        self.server_limits.max_connections = raw(max.to_string(), "http_max_connections");
+        self
+    }
+
     /// Validates every field and returns the configuration.
     pub fn build(self) -> Result<Config, ConfigError> {
         let defaults = Config::default();
@@ -344,7 +362,9 @@ impl ConfigBuilder {
             None => Vec::new(),
             Some(r) => parse_resource_attributes(&r)?,
         };
+        let server_limits = self.server_limits.build()?;
         Ok(Config {
+            server_limits,
             service_name: self.service_name.unwrap_or(defaults.service_name),
             service_version: self.service_version.unwrap_or(defaults.service_version),
             resource_attributes,

@@ -147,6 +147,7 @@ pub struct Config {
     pub(crate) log_format: crate::logging::LogFormat,
     pub(crate) redacted_fields: Vec<String>,
     pub(crate) install_logging: bool,
+    pub(crate) server_limits: ServerLimits,
 }
 
 impl Config {
@@ -212,6 +213,10 @@ impl Config {
     pub fn installs_logging(&self) -> bool {
         self.install_logging
     }
+    /// Timeouts and connection cap of the Prometheus bridge and health servers.
+    pub fn server_limits(&self) -> &ServerLimits {
+        &self.server_limits
+    }
 }
 
 impl Default for Config {
@@ -232,14 +237,17 @@ impl Default for Config {
             log_format: crate::logging::LogFormat::Json,
             redacted_fields: Vec::new(),
             install_logging: true,
+            server_limits: ServerLimits::default(),
         }
     }
 }
 
 mod builder;
+mod limits;
 mod parse;
 #[cfg(test)]
 mod tests;
 
 pub use builder::ConfigBuilder;
+pub use limits::{ServerLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub(crate) use parse::is_label_name;
