@@ -197,7 +197,7 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     attach_histograms(&metrics, bridge.as_ref(), alert_reader.as_ref());
 
     let prometheus = match (&bridge, config.prometheus_addr) {
-        (Some(b), Some(addr)) => match server::serve("prometheus", addr, b.router(), &handle) {
+        (Some(b), Some(addr)) => match server::serve("prometheus", addr, b.router(), config.server_limits, &handle) {
             Ok(s) => Some(s),
             Err(e) => {
                 let _ = provider.shutdown();
@@ -285,7 +285,9 @@ fn start_health(
         })
     };
     let server = match config.health.addr {
-        Some(addr) => Some(server::serve("health", addr, crate::health::router(checker.clone()), handle)?),
+        Some(addr) => {
+            Some(server::serve("health", addr, crate::health::router(checker.clone()), config.server_limits, handle)?)
+        }
         None => None,
     };
     Ok(Health { checker, server, _gauge: Some(gauge), refresher: Some(refresher) })

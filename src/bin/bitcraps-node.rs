@@ -5,6 +5,9 @@
 //! levels, `BITCRAPS_LOG_FORMAT=pretty` for humans) through the SDK's logging, which `start`
 //! installs. Stops cleanly on ctrl-c or SIGTERM.
 
+#[path = "node/signals.rs"]
+mod signals;
+
 use bitcraps_otel::alerting::{self, AlertingConfig, AlertingSystem, LogNotifier, RuleSet};
 use bitcraps_otel::metrics::probe::SimulatedProbe;
 use bitcraps_otel::sim::{SimConfig, Simulator};
@@ -61,7 +64,7 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> ExitCode {
     // Listen for signals before anything is served: a SIGTERM that lands between "ready" and
     // the first poll of a lazily created handler would otherwise kill the node undrained.
-    let mut shutdown = ShutdownSignal::install();
+    let mut signals = signals::Signals::install();
     let mut builder = ConfigBuilder::from_env();
     if let Some(addr) = args.prometheus_addr {
         builder = builder.prometheus_addr(addr);
@@ -103,11 +106,29 @@ async fn run(args: Args) -> ExitCode {
     if let Some(addr) = telemetry.health_addr() {
         tracing::info!(%addr, "serving health probes on http://{addr}/health and /ready");
     }
-    let _alerting = if args.no_alerting { None } else { start_alerting(alert_rules, args.alert_rules.clone()) };
+    let hangup = signals.take_hangup();
+    let _alerting = match (args.no_alerting, &args.alert_rules) {
+        (true, _) => {
+            signals::ignore_hangups(hangup, "alerting is off (--no-alerting)");
+            None
+        }
+        (false, None) => {
+            signals::ignore_hangups(hangup, "no --alert-rules file to reload");
+            start_alerting(alert_rules, None)
+        }
+        (false, Some(path)) => start_alerting(alert_rules, hangup.map(|h| (h, path.clone()))),
+    };
     if let (Some(alerting), Some(health)) = (&_alerting, telemetry.health()) {
         if let Err(e) = health.register(alerting.health_check()) {
             tracing::warn!(error = %e, "alerting health check not registered");
         }
+    }
+    if args.rate > bitcraps_otel::sim::MAX_RATE {
+        tracing::warn!(
+            rate = args.rate,
+            max = bitcraps_otel::sim::MAX_RATE,
+            "--rate is more than the simulator generates; it runs at its maximum instead"
+        );
     }
     let sim = Simulator::new(telemetry.metrics().clone(), SimConfig { rate: args.rate, seed: args.seed });
     let (stop_sim, sim_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -115,19 +136,25 @@ async fn run(args: Args) -> ExitCode {
         let _ = sim_stopped.await;
     }));
     let signalled = match args.duration {
-        Some(d) => tokio::select! { _ = tokio::time::sleep(d) => false, _ = shutdown.recv() => true },
-        None => {
-            shutdown.recv().await;
-            true
-        }
+        Some(d) => tokio::select! { _ = tokio::time::sleep(d) => None, s = signals.stop() => Some(s) },
+        None => Some(signals.stop().await),
     };
-    if signalled {
+    let skipped = match telemetry.config().otlp() {
+        Some(_) => "the drain and the final OTLP flush: telemetry recorded since the last export is not sent",
+        None => "the drain; no OTLP exporter is configured, so no telemetry is lost",
+    };
+    signals::exit_on_second_signal(signals, skipped);
+    if let Some(signal) = signalled {
         // Out of the load balancer first, then let in-flight games settle, then flush.
         let drain = telemetry.config().health().drain_period;
         if let Some(health) = telemetry.health() {
             health.begin_shutdown();
         }
-        tracing::info!(drain_ms = drain.as_millis() as u64, "shutdown requested: not ready, draining");
+        tracing::info!(
+            signal = signal.name(),
+            drain_ms = drain.as_millis() as u64,
+            "shutdown requested: not ready, draining (send it again to exit at once)"
+        );
         tokio::time::sleep(drain).await;
     }
     let _ = stop_sim.send(());
@@ -154,7 +181,10 @@ async fn run(args: Args) -> ExitCode {
 
 /// Starts the alert engine (predefined rules plus the file's) with the log as its channel,
 /// and reloads the file on SIGHUP.
-fn start_alerting(rules: Option<RuleSet>, path: Option<std::path::PathBuf>) -> Option<Arc<AlertingSystem>> {
+fn start_alerting(
+    rules: Option<RuleSet>,
+    reload: Option<(signals::Hangup, std::path::PathBuf)>,
+) -> Option<Arc<AlertingSystem>> {
     let set = rules.unwrap_or_else(|| RuleSet { predefined: true, ..Default::default() });
     let mut system = AlertingSystem::new(AlertingConfig { predefined_rules: false, ..Default::default() });
     system.add_notifier("log", Arc::new(LogNotifier));
@@ -173,12 +203,10 @@ fn start_alerting(rules: Option<RuleSet>, path: Option<std::path::PathBuf>) -> O
     }
     tracing::info!(rules = system.rules().len(), "alerting started");
     let system = Arc::new(system);
-    #[cfg(unix)]
-    if let Some(path) = path {
+    if let Some((mut hangup, path)) = reload {
         let weak = Arc::downgrade(&system);
         tokio::spawn(async move {
-            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
-            while hup.recv().await.is_some() {
+            while hangup.recv().await {
                 let Some(system) = weak.upgrade() else { return };
                 match system.load_file(&path) {
                     Ok(()) => {
@@ -191,51 +219,5 @@ fn start_alerting(rules: Option<RuleSet>, path: Option<std::path::PathBuf>) -> O
             }
         });
     }
-    #[cfg(not(unix))]
-    let _ = path;
     Some(system)
-}
-
-/// SIGINT (ctrl-c) and, on Unix, SIGTERM (what Kubernetes sends), registered up front.
-struct ShutdownSignal {
-    #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-    #[cfg(unix)]
-    int: Option<tokio::signal::unix::Signal>,
-}
-
-impl ShutdownSignal {
-    fn install() -> Self {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            ShutdownSignal { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
-        }
-        #[cfg(not(unix))]
-        ShutdownSignal {}
-    }
-
-    /// Resolves on the first shutdown signal.
-    async fn recv(&mut self) {
-        #[cfg(unix)]
-        {
-            let term = async {
-                match self.term.as_mut() {
-                    Some(s) => drop(s.recv().await),
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            let int = async {
-                match self.int.as_mut() {
-                    Some(s) => drop(s.recv().await),
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! { _ = term => {}, _ = int => {} }
-        }
-        #[cfg(not(unix))]
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
 }

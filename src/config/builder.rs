@@ -27,6 +27,7 @@ pub struct ConfigBuilder {
     install_logging: Option<Raw>,
     /// Typed when set by the builder; the rejected text when the environment held a bad value.
     exemplar_filter: Option<Result<ExemplarFilter, String>>,
+    server_limits: super::limits::RawLimits,
 }
 
 impl ConfigBuilder {
@@ -61,6 +62,7 @@ impl ConfigBuilder {
                 .or_else(|| get("RUST_LOG").and_then(|v| raw(v, "RUST_LOG"))),
             log_format: get("BITCRAPS_LOG_FORMAT").and_then(|v| raw(v, "BITCRAPS_LOG_FORMAT")),
             install_logging: get("BITCRAPS_LOG_INSTALL").and_then(|v| raw(v, "BITCRAPS_LOG_INSTALL")),
+            server_limits: super::limits::RawLimits::from_lookup(|k| get(k).and_then(|v| raw(v, k))),
             ..Default::default()
         };
         b.exemplar_filter = get("OTEL_METRICS_EXEMPLAR_FILTER").map(|v| ExemplarFilter::parse(&v).ok_or(v));
@@ -217,6 +219,22 @@ impl ConfigBuilder {
         self
     }
 
+    /// Time a client has to send a request's headers to either server (default 10 s).
+    pub fn http_header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.server_limits.header_read_timeout = raw(format!("{}ms", timeout.as_millis()), "http_header_read_timeout");
+        self
+    }
+    /// Time a kept-alive connection may wait for its next request (default 60 s).
+    pub fn http_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.server_limits.idle_timeout = raw(format!("{}ms", timeout.as_millis()), "http_idle_timeout");
+        self
+    }
+    /// Open connections per server before the longest-idle one is closed (default 1024).
+    pub fn http_max_connections(mut self, max: usize) -> Self {
+        self.server_limits.max_connections = raw(max.to_string(), "http_max_connections");
+        self
+    }
+
     /// Validates every field and returns the configuration.
     pub fn build(self) -> Result<Config, ConfigError> {
         let defaults = Config::default();
@@ -368,7 +386,9 @@ impl ConfigBuilder {
                 })
             }
         };
+        let server_limits = self.server_limits.build()?;
         Ok(Config {
+            server_limits,
             // Explicit settings beat OTEL_RESOURCE_ATTRIBUTES, which beats the defaults.
             service_name: self.service_name.or_else(|| attribute("service.name")).unwrap_or(defaults.service_name),
             service_version: self

@@ -150,6 +150,7 @@ pub struct Config {
     pub(crate) redacted_fields: Vec<String>,
     pub(crate) install_logging: bool,
     pub(crate) exemplar_filter: ExemplarFilter,
+    pub(crate) server_limits: ServerLimits,
 }
 
 impl Config {
@@ -220,6 +221,10 @@ impl Config {
     pub fn exemplar_filter(&self) -> ExemplarFilter {
         self.exemplar_filter
     }
+    /// Timeouts and connection cap of the Prometheus bridge and health servers.
+    pub fn server_limits(&self) -> &ServerLimits {
+        &self.server_limits
+    }
 }
 
 impl Default for Config {
@@ -242,12 +247,14 @@ impl Default for Config {
             redacted_fields: Vec::new(),
             install_logging: true,
             exemplar_filter: ExemplarFilter::TraceBased,
+            server_limits: ServerLimits::default(),
         }
     }
 }
 
 mod builder;
 mod exemplar;
+mod limits;
 mod parse;
 mod resource;
 #[cfg(test)]
@@ -255,5 +262,6 @@ mod tests;
 
 pub use builder::ConfigBuilder;
 pub use exemplar::ExemplarFilter;
+pub use limits::{ServerLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub(crate) use parse::is_label_name;
 pub use resource::{resource, DEFAULT_SERVICE_NAME};

@@ -24,6 +24,12 @@ use rand_distr::{Distribution, LogNormal};
 use std::time::Duration;
 use table::Table;
 
+/// Most events [`Simulator::run`] generates per 50 ms tick: past it the simulation falls
+/// behind the asked rate instead of holding a runtime worker (and so shutdown) for seconds.
+pub const MAX_EVENTS_PER_TICK: u64 = 20_000;
+/// The highest rate [`Simulator::run`] keeps up with: [`MAX_EVENTS_PER_TICK`] every 50 ms.
+pub const MAX_RATE: f64 = MAX_EVENTS_PER_TICK as f64 * 20.0;
+
 /// How busy the simulated node is.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -123,8 +129,21 @@ impl Simulator {
 
     /// Runs every event that falls within the next `elapsed`.
     pub fn advance(&mut self, elapsed: Duration) {
+        self.advance_at_most(elapsed, u64::MAX);
+    }
+
+    /// Like [`Simulator::advance`], but runs at most `max_events`; the rest of `elapsed` passes
+    /// with no events (the simulation falls behind rather than catch up).
+    fn advance_at_most(&mut self, elapsed: Duration, max_events: u64) {
         let mut left = elapsed.as_secs_f64();
+        let mut budget = max_events;
         while self.until_next <= left {
+            if budget == 0 {
+                self.table.clock += left;
+                self.until_next = next_arrival(&mut self.rng, self.rate);
+                return;
+            }
+            budget -= 1;
             left -= self.until_next;
             self.table.clock += self.until_next;
             self.until_next = next_arrival(&mut self.rng, self.rate);
@@ -146,7 +165,7 @@ impl Simulator {
                 _ = &mut stop => break,
                 _ = interval.tick() => {
                     let now = tokio::time::Instant::now();
-                    self.advance(now - last);
+                    self.advance_at_most(now - last, MAX_EVENTS_PER_TICK);
                     last = now;
                 }
             }
@@ -289,4 +308,38 @@ fn pick_weighted<'a, T>(rng: &mut StdRng, items: &'a [(T, u32)]) -> &'a T {
         pick -= w;
     }
     &items[items.len() - 1].0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_sdk::metrics::SdkMeterProvider;
+
+    fn sim(rate: f64) -> Simulator {
+        let provider = SdkMeterProvider::builder().build();
+        Simulator::new(Metrics::new(&provider, Default::default()), SimConfig { rate, seed: Some(1) })
+    }
+
+    #[test]
+    fn a_bounded_advance_stops_at_its_budget_and_drops_the_backlog() {
+        let mut s = sim(1e9);
+        s.advance_at_most(Duration::from_secs(1), 1_000);
+        assert_eq!(s.stats().events, 1_000);
+        // The skipped second is not owed later.
+        s.advance_at_most(Duration::from_nanos(1), 1_000);
+        assert!(s.stats().events <= 1_002, "{}", s.stats().events);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_at_a_billion_events_per_second_stops_when_asked() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(sim(1e9).run(async move {
+            let _ = rx.await;
+        }));
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let _ = tx.send(());
+        let stats = run.await.expect("the simulation task ended");
+        assert!(stats.events >= MAX_EVENTS_PER_TICK, "it ran: {}", stats.events);
+        assert!(stats.events <= 4 * MAX_EVENTS_PER_TICK, "each tick is bounded: {}", stats.events);
+    }
 }
