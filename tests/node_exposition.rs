@@ -22,13 +22,20 @@ fn sample_lines<'a>(text: &'a str, series: &'a str) -> impl Iterator<Item = &'a 
 }
 
 fn scrape_after_warmup(node: &common::Node) -> String {
-    // Wait until traffic has moved the counters, so the checks below see real values.
+    // Wait until traffic has moved the counters and every histogram of the registry has
+    // recorded (a histogram series that never recorded is not exposed, and the alert engine's
+    // own histogram only records after its first evaluation), so the checks below see real
+    // values.
     wait_for(|| {
         let (status, body) = http("GET", node.addr, "/metrics");
         let moved = sample_lines(&body, "bitcraps_consensus_latency_seconds_count").any(|l| !l.ends_with(" 0"));
-        (status == 200 && moved).then_some(body)
+        let histograms_recorded = semconv::METRICS
+            .iter()
+            .filter(|m| m.instrument == Instrument::Histogram)
+            .all(|m| sample_lines(&body, &format!("{}_count", m.prometheus_name)).next().is_some());
+        (status == 200 && moved && histograms_recorded).then_some(body)
     })
-    .expect("the node's metrics show consensus traffic within 20 s")
+    .expect("the node's metrics show consensus traffic and every histogram within the wait limit")
 }
 
 #[test]

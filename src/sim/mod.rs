@@ -17,7 +17,9 @@
 mod table;
 
 use crate::metrics::Metrics;
-use crate::semconv::{AttributeEnum, CacheName, ConsensusRejectionReason, ErrorCategory, ErrorSeverity, PeerTransport};
+use crate::semconv::{
+    AttributeEnum, CacheName, ConsensusRejectionReason, ErrorCategory, ErrorSeverity, OperationName, PeerTransport,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal};
@@ -249,7 +251,10 @@ impl Simulator {
         self.stats.rounds += 1;
         // Rounds settle in tens of milliseconds, with a long tail when votes straggle.
         let decided = LogNormal::new((0.06f64).ln(), 0.7).map_or(0.06, |d| d.sample(&mut self.rng));
-        m.consensus().record_latency(Duration::from_secs_f64(decided.min(30.0)));
+        let decided = Duration::from_secs_f64(decided.min(30.0));
+        m.consensus().record_latency(decided);
+        // What `log_performance!("consensus_decision", ..)` records in a real node.
+        m.events().operation(OperationName::ConsensusDecision, decided);
         if self.rng.random_bool(0.96) {
             m.consensus().proposal_accepted();
         } else {
