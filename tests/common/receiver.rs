@@ -1,22 +1,26 @@
 //! A loopback HTTP server that answers every request `200` with an empty body (a valid empty
-//! OTLP/HTTP response) and records what reached it: the witness that an exporter sent
-//! something, or nothing.
+//! OTLP/HTTP response), or the status a test sets (a failing collector), and records what
+//! reached it: the witness that an exporter sent something, or nothing.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// One request: method, path and content type.
+/// One request: method, path, content type, body, and the status it was answered with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {
     pub method: String,
     pub path: String,
     pub content_type: String,
+    pub body: Vec<u8>,
+    pub status: u16,
 }
 
 /// The running receiver, on a runtime of its own (so sync tests can use it); stopped on drop.
 pub struct Receiver {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    status: Arc<AtomicU16>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -24,6 +28,11 @@ impl Receiver {
     /// Everything received so far.
     pub fn requests(&self) -> Vec<Seen> {
         self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Answers every later request with `status` (e.g. 503, a collector that is down).
+    pub fn answer_with(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
     }
 
     /// `http://addr`, the base URL an OTLP/HTTP exporter is given.
@@ -37,9 +46,10 @@ pub fn start_receiver() -> Receiver {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("receiver runtime");
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let recorded = Arc::clone(&seen);
+    let status = Arc::new(AtomicU16::new(200));
+    let (recorded, answer) = (Arc::clone(&seen), Arc::clone(&status));
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let recorded = Arc::clone(&recorded);
+        let (recorded, answer) = (Arc::clone(&recorded), Arc::clone(&answer));
         async move {
             let content_type = req
                 .headers()
@@ -47,11 +57,11 @@ pub fn start_receiver() -> Receiver {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_string();
-            let entry = Seen { method: req.method().to_string(), path: req.uri().path().to_string(), content_type };
-            // Read the whole body, as a real receiver would, before answering.
-            let _ = axum::body::to_bytes(req.into_body(), 64 << 20).await;
-            recorded.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
-            axum::http::StatusCode::OK
+            let (method, path) = (req.method().to_string(), req.uri().path().to_string());
+            let body = axum::body::to_bytes(req.into_body(), 64 << 20).await.map(|b| b.to_vec()).unwrap_or_default();
+            let status = answer.load(Ordering::SeqCst);
+            recorded.lock().unwrap_or_else(|e| e.into_inner()).push(Seen { method, path, content_type, body, status });
+            axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
         }
     });
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
@@ -59,5 +69,5 @@ pub fn start_receiver() -> Receiver {
     runtime.spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Receiver { addr, seen, _runtime: runtime }
+    Receiver { addr, seen, status, _runtime: runtime }
 }
