@@ -32,6 +32,8 @@
 //! [`state`](AlertState) follows a lifecycle; [`route`](Route) decides who hears what and
 //! when; [`Notifier`] delivers; [`file`](load_rules_file) reads YAML and writes Prometheus rules.
 
+mod amconfig;
+pub mod api;
 pub mod channels;
 mod condition;
 mod engine;
@@ -51,8 +53,9 @@ mod state;
 mod system;
 mod wallclock;
 
+pub use amconfig::{alertmanager_yaml, AmConfigOptions, ALERTMANAGER_CONFIG_HEADER};
 pub use condition::{AlertCondition, Threshold};
-pub use file::{load_rules_file, parse_rules, RuleFileError, RuleSet};
+pub use file::{load_rules_file, parse_rules, parse_rules_with_env, RuleFileError, RuleSet};
 pub use matcher::{valid_label_name, MatchType, Matcher, MatcherError, MAX_MATCHER_VALUE};
 pub use notify::{AlertNotice, InMemoryNotifier, LogNotifier, Notification, Notifier, NotifyError};
 pub use predefined::{memory_limit_bytes, predefined_rules};
