@@ -91,7 +91,14 @@ pub(crate) async fn post(
 ) -> Response {
     let Json(p) = match body {
         Ok(b) => b,
-        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
+        Err(rejection) => {
+            // Too large stays 413; everything else is a bad request, as Alertmanager says.
+            let code = match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return error(code, rejection.body_text());
+        }
     };
     let spec = SilenceSpec {
         id: p.id.filter(|id| !id.is_empty()),
