@@ -43,6 +43,7 @@ mod matcher;
 mod notify;
 mod predefined;
 mod promexport;
+mod promql;
 mod reader;
 mod route;
 mod rule;
@@ -59,7 +60,7 @@ pub use file::{load_rules_file, parse_rules, parse_rules_with_env, RuleFileError
 pub use matcher::{valid_label_name, MatchType, Matcher, MatcherError, MAX_MATCHER_VALUE};
 pub use notify::{AlertNotice, InMemoryNotifier, LogNotifier, Notification, Notifier, NotifyError};
 pub use predefined::{memory_limit_bytes, predefined_rules};
-pub use promexport::{prometheus_rules, PROMETHEUS_RULES_HEADER};
+pub use promexport::{prometheus_rules, prometheus_rules_with, PromExportOptions, PROMETHEUS_RULES_HEADER};
 pub use reader::AlertReader;
 pub use route::{EscalationPolicy, EscalationTier, Route, RoutingConfig};
 pub use rule::{
