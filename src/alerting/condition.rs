@@ -5,6 +5,15 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The window a histogram's mean is taken over when a rule reads a histogram alone: its
+/// `_sum` and `_count` increases, as `rate(x_sum[5m]) / rate(x_count[5m])`.
+pub(crate) const HISTOGRAM_MEAN_WINDOW: Duration = Duration::from_secs(300);
+
+/// The window over which an anomaly rule on a counter reads its rate.
+pub(crate) fn anomaly_rate_window(every: Duration) -> Duration {
+    every.max(Duration::from_secs(60))
+}
+
 /// A comparison against a fixed value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Threshold {
@@ -193,17 +202,21 @@ impl AlertCondition {
     }
 }
 
-/// Recent samples of one cumulative series, enough to measure an increase over a window.
-/// Times are kept as milliseconds since the first sample (16 bytes a sample): the engine
-/// holds one of these per series of every rate rule.
+/// Recent samples of one cumulative series, enough to measure an increase over a window the
+/// way PromQL's `increase()`/`rate()` do at the time of the last sample: the samples inside
+/// `[last - window, last]`, counter resets handled, extrapolated to the window's edges. The
+/// same samples give the same number in both runtimes. Times are kept as milliseconds since
+/// the first sample (16 bytes a sample): the engine holds one of these per series of every
+/// rate rule.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct History {
     origin: Option<Instant>,
     samples: VecDeque<(u32, f64)>,
+    window_ms: u32,
 }
 
 impl History {
-    /// Adds a sample and drops those no longer needed for `window`. `expected` is how many
+    /// Adds a sample and drops those older than `window` before it. `expected` is how many
     /// samples the window holds at the rule's interval, to size the buffer once.
     pub(crate) fn push(&mut self, at: Instant, value: f64, window: Duration, expected: usize) {
         let origin = *self.origin.get_or_insert(at);
@@ -216,37 +229,55 @@ impl History {
             self.samples.reserve_exact(expected.clamp(2, 1024));
         }
         self.samples.push_back((ms, value));
-        let window_ms = u32::try_from(window.as_millis()).unwrap_or(u32::MAX);
-        // Keep one sample at or before the window start: it is the baseline.
-        if let Some(cutoff) = ms.checked_sub(window_ms) {
-            while self.samples.get(1).is_some_and(|s| s.0 <= cutoff) {
+        self.window_ms = u32::try_from(window.as_millis()).unwrap_or(u32::MAX);
+        // A range selector includes a sample exactly at its start.
+        if let Some(cutoff) = ms.checked_sub(self.window_ms) {
+            while self.samples.front().is_some_and(|s| s.0 < cutoff) {
                 self.samples.pop_front();
             }
         }
     }
 
-    /// Increase over the window and the time it spans; `None` until two samples exist.
-    /// A drop in value is a counter reset: the part after the reset counts.
+    /// PromQL's `increase()` over the window ending at the last sample, and the window;
+    /// `None` until two samples are in it. A drop in value is a counter reset: the part after
+    /// the reset counts. Extrapolated like Prometheus: to the window's start when the first
+    /// sample is within 1.1 sample intervals of it (never below the counter's zero), else by
+    /// half an interval.
     pub(crate) fn increase(&self) -> Option<(f64, Duration)> {
-        let (first_at, _) = *self.samples.front()?;
-        let (last_at, _) = *self.samples.back()?;
+        let (first_at, first) = *self.samples.front()?;
+        let (last_at, last) = *self.samples.back()?;
         if self.samples.len() < 2 || last_at <= first_at {
             return None;
         }
-        let mut inc = 0.0;
-        let mut prev = None;
+        let mut result = last - first;
+        let mut previous = 0.0;
         for &(_, v) in &self.samples {
-            if let Some(p) = prev {
-                inc += if v >= p { v - p } else { v };
+            if v < previous {
+                result += previous;
             }
-            prev = Some(v);
+            previous = v;
         }
-        Some((inc, Duration::from_millis(u64::from(last_at - first_at))))
+        let range_start = f64::from(last_at) - f64::from(self.window_ms);
+        let mut to_start = (f64::from(first_at) - range_start) / 1000.0;
+        let to_end = 0.0;
+        let sampled = f64::from(last_at - first_at) / 1000.0;
+        let average = sampled / (self.samples.len() - 1) as f64;
+        if result > 0.0 && first >= 0.0 {
+            let to_zero = sampled * (first / result);
+            if to_zero < to_start {
+                to_start = to_zero;
+            }
+        }
+        let threshold = average * 1.1;
+        let mut extrapolate_to = sampled;
+        extrapolate_to += if to_start < threshold { to_start } else { average / 2.0 };
+        extrapolate_to += if to_end < threshold { to_end } else { average / 2.0 };
+        Some((result * (extrapolate_to / sampled), Duration::from_millis(u64::from(self.window_ms))))
     }
 
-    /// Per-second rate over the window.
+    /// PromQL's `rate()`: the increase per second of the window.
     pub(crate) fn rate(&self) -> Option<f64> {
-        self.increase().map(|(inc, span)| inc / span.as_secs_f64())
+        self.increase().map(|(inc, window)| inc / window.as_secs_f64())
     }
 }
 
@@ -300,20 +331,38 @@ mod tests {
     }
 
     #[test]
-    fn history_rate_handles_resets_and_windows() {
+    fn history_matches_promql_increase_and_rate() {
         let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let w = s(30);
         let mut h = History::default();
-        let w = Duration::from_secs(10);
-        h.push(t0, 100.0, w, 4);
-        assert_eq!(h.rate(), None);
-        h.push(t0 + Duration::from_secs(5), 150.0, w, 4);
-        assert_eq!(h.rate(), Some(10.0));
-        // Reset to 20: increase counts 50 then 20.
-        h.push(t0 + Duration::from_secs(10), 20.0, w, 4);
-        assert_eq!(h.increase(), Some((70.0, Duration::from_secs(10))));
-        h.push(t0 + Duration::from_secs(20), 40.0, w, 4);
-        // Baseline is now the sample at t0+10.
-        assert_eq!(h.increase(), Some((20.0, Duration::from_secs(10))));
+        // Samples every 15 s on a 30 s window, as `increase(c[30s])` sees them.
+        for (i, v) in [0.0, 10.0, 20.0, 30.0, 60.0].into_iter().enumerate() {
+            h.push(t0 + s(15 * i as u64), v, w, 4);
+        }
+        assert_eq!(h.increase(), Some((40.0, w)), "samples at 30, 45 and 60 s span the window: 60 - 20");
+        assert_eq!(h.rate(), Some(40.0 / 30.0));
+        // A reset to 5 counts the 60 before it.
+        h.push(t0 + s(75), 5.0, w, 4);
+        assert_eq!(h.increase().map(|(i, _)| i), Some(35.0));
+        // Two samples 15 s apart at the start of a 5 m window: extrapolated by half an
+        // interval at the start only...
+        let mut early = History::default();
+        early.push(t0, 100.0, s(300), 21);
+        early.push(t0 + s(15), 110.0, s(300), 21);
+        assert_eq!(early.increase().map(|(i, _)| i), Some(10.0 * (22.5 / 15.0)));
+        // ...or to the counter's zero point when that is nearer (15 s before 10 → 20).
+        let mut near_zero = History::default();
+        near_zero.push(t0, 10.0, s(300), 21);
+        near_zero.push(t0 + s(15), 20.0, s(300), 21);
+        assert_eq!(near_zero.increase().map(|(i, _)| i), Some(20.0));
+        let mut from_zero = History::default();
+        from_zero.push(t0, 0.0, s(300), 21);
+        from_zero.push(t0 + s(15), 3.0, s(300), 21);
+        assert_eq!(from_zero.increase().map(|(i, _)| i), Some(3.0), "the counter's zero is the first sample");
+        let mut one = History::default();
+        one.push(t0, 1.0, w, 2);
+        assert_eq!(one.rate(), None);
     }
 
     #[test]

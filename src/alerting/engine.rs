@@ -2,7 +2,7 @@
 //! No I/O and no clock of its own: the caller passes `now`, which keeps it testable and lets
 //! the benchmark time exactly one cycle.
 
-use super::condition::{AlertCondition, Ewma, History};
+use super::condition::{anomaly_rate_window, AlertCondition, Ewma, History, HISTOGRAM_MEAN_WINDOW};
 use super::rule::{CompiledRule, MatchOp, Source};
 use super::snapshot::{Labels, Point, Snapshot};
 use super::state::{alert_labels, Entry, Fingerprint, Transition};
@@ -11,11 +11,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Per-series memory of rate and anomaly conditions.
+/// Per-series memory of rates and windowed histogram means.
 #[derive(Debug, Default)]
 struct SeriesState {
+    /// The counter (or a histogram's `_sum`).
     history: History,
-    ewma: Ewma,
+    /// A histogram's `_count`.
+    count: History,
     seen: bool,
 }
 
@@ -27,8 +29,11 @@ pub(crate) struct Slot {
     /// Keyed by a hash of the labels: cloning label sets for every series of every rate rule
     /// was most of the engine's memory.
     series: HashMap<u64, SeriesState>,
+    /// Anomaly baselines, keyed like `series` but per alert row (after aggregation).
+    anomaly: HashMap<u64, Ewma>,
     ratio: (History, History),
-    last_seen: Option<Instant>,
+    /// Since when an `absent` rule's metric has been missing (the first evaluation without it).
+    absent_since: Option<Instant>,
     /// Alerts of this rule that are not inactive.
     known: HashSet<Fingerprint>,
 }
@@ -39,8 +44,9 @@ impl Slot {
             compiled,
             next_eval: None,
             series: HashMap::new(),
+            anomaly: HashMap::new(),
             ratio: Default::default(),
-            last_seen: None,
+            absent_since: None,
             known: HashSet::new(),
         }
     }
@@ -270,11 +276,12 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
             Some(v) => v.is_some(),
             None => snap.series(rule.source.metric().map_or("", |m| m.name)).iter().any(|p| matches(p, rule)),
         };
-        let since = *slot.last_seen.get_or_insert(now);
+        // Counted from the first evaluation that misses it, as Prometheus' `for` counts.
         if present {
-            slot.last_seen = Some(now);
+            slot.absent_since = None;
             return Vec::new();
         }
+        let since = *slot.absent_since.get_or_insert(now);
         let labels: Labels = rule
             .matchers
             .iter()
@@ -323,16 +330,36 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
         None => {
             let src = rule.source;
             let points = snap.series(src.metric().map_or("", |m| m.name));
-            if let AlertCondition::Rate { window, .. } = cond {
+            let every = rule.rule.evaluation_interval;
+            // (window, whether it is a histogram's mean rather than a counter's rate)
+            let over_window = match cond {
+                AlertCondition::Rate { window, .. } => Some((*window, false)),
+                // An anomaly on a counter watches its rate: a reset is not an anomaly.
+                AlertCondition::Anomaly { .. } if src.cumulative() => Some((anomaly_rate_window(every), false)),
+                // A histogram alone is its mean over a recent window, not since start.
+                _ if src.is_histogram_mean() => Some((HISTOGRAM_MEAN_WINDOW, true)),
+                _ => None,
+            };
+            if let Some((window, mean)) = over_window {
                 for st in slot.series.values_mut() {
                     st.seen = false;
                 }
+                let size = expected(window, every);
                 for p in points.iter().filter(|p| matches(p, rule)) {
                     let st = slot.series.entry(labels_key(&p.labels)).or_default();
                     st.seen = true;
-                    st.history.push(now, pick(src, p), *window, expected(*window, rule.rule.evaluation_interval));
-                    if let Some(r) = st.history.rate() {
-                        series.push((&p.labels, r));
+                    if mean {
+                        let (sum, count) = p.hist.unwrap_or((f64::NAN, f64::NAN));
+                        st.history.push(now, sum, window, size);
+                        st.count.push(now, count, window, size);
+                        if let (Some((s, _)), Some((c, _))) = (st.history.increase(), st.count.increase()) {
+                            series.push((&p.labels, s / c));
+                        }
+                    } else {
+                        st.history.push(now, pick(src, p), window, size);
+                        if let Some(r) = st.history.rate() {
+                            series.push((&p.labels, r));
+                        }
                     }
                 }
                 slot.series.retain(|_, st| st.seen);
@@ -373,8 +400,8 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
         AlertCondition::Anomaly { deviations, alpha, warmup } => rows
             .into_iter()
             .filter_map(|(labels, v)| {
-                let st = slot.series.entry(labels_key(labels)).or_default();
-                st.ewma.observe(v, *deviations, *alpha, *warmup).then(|| (labels.clone(), v))
+                let ewma = slot.anomaly.entry(labels_key(labels)).or_default();
+                ewma.observe(v, *deviations, *alpha, *warmup).then(|| (labels.clone(), v))
             })
             .collect(),
         _ => rows.into_iter().filter(|(_, v)| test(*v)).map(|(labels, v)| (labels.clone(), v)).collect(),

@@ -218,8 +218,19 @@ pub fn load_rules_file(path: impl AsRef<Path>) -> Result<RuleSet, RuleFileError>
     parse_rules(&path.display().to_string(), &text)
 }
 
-/// Parses and checks rules YAML; `origin` names it in errors.
+/// Parses and checks rules YAML; `origin` names it in errors. `${VAR}`s in channels come
+/// from the process environment.
 pub fn parse_rules(origin: &str, text: &str) -> Result<RuleSet, RuleFileError> {
+    parse_rules_with_env(origin, text, &|var| std::env::var(var).ok())
+}
+
+/// [`parse_rules`] with `${VAR}`s in channels resolved through `env`. Generators that must
+/// not see secret values pass `&|var| Some(format!("${{{var}}}"))`, which keeps the references.
+pub fn parse_rules_with_env(
+    origin: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<RuleSet, RuleFileError> {
     let spec: FileSpec = serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         let reason = e.to_string();
@@ -272,7 +283,7 @@ pub fn parse_rules(origin: &str, text: &str) -> Result<RuleSet, RuleFileError> {
             .map_err(|(f, reason)| locator.keyed_error("default_route", &format!("default_route.{f}"), reason))?,
         None => Route::default(),
     };
-    let channels = super::channels::parse_channels(spec.channels, &|var| std::env::var(var).ok()).map_err(|e| {
+    let channels = super::channels::parse_channels(spec.channels, env).map_err(|e| {
         let (channel, field, reason) = e.parts();
         locator.keyed_error(channel, &format!("channels.{channel}.{field}"), reason.to_string())
     })?;

@@ -32,6 +32,8 @@
 //! [`state`](AlertState) follows a lifecycle; [`route`](Route) decides who hears what and
 //! when; [`Notifier`] delivers; [`file`](load_rules_file) reads YAML and writes Prometheus rules.
 
+mod amconfig;
+pub mod api;
 pub mod channels;
 mod condition;
 mod engine;
@@ -41,6 +43,7 @@ mod matcher;
 mod notify;
 mod predefined;
 mod promexport;
+mod promql;
 mod reader;
 mod route;
 mod rule;
@@ -51,12 +54,13 @@ mod state;
 mod system;
 mod wallclock;
 
+pub use amconfig::{alertmanager_yaml, AmConfigOptions, ALERTMANAGER_CONFIG_HEADER};
 pub use condition::{AlertCondition, Threshold};
-pub use file::{load_rules_file, parse_rules, RuleFileError, RuleSet};
+pub use file::{load_rules_file, parse_rules, parse_rules_with_env, RuleFileError, RuleSet};
 pub use matcher::{valid_label_name, MatchType, Matcher, MatcherError, MAX_MATCHER_VALUE};
 pub use notify::{AlertNotice, InMemoryNotifier, LogNotifier, Notification, Notifier, NotifyError};
 pub use predefined::{memory_limit_bytes, predefined_rules};
-pub use promexport::{prometheus_rules, PROMETHEUS_RULES_HEADER};
+pub use promexport::{prometheus_rules, prometheus_rules_with, PromExportOptions, PROMETHEUS_RULES_HEADER};
 pub use reader::AlertReader;
 pub use route::{EscalationPolicy, EscalationTier, Route, RoutingConfig};
 pub use rule::{

@@ -302,3 +302,37 @@ impl Router {
         self.groups.retain(|k, _| live.contains(k));
     }
 }
+
+impl RoutingConfig {
+    /// The route an alert with `labels` takes: the first of `routes` whose matchers all match
+    /// (with its index), else the default route (`None`).
+    ///
+    /// ```
+    /// use bitcraps_otel::alerting::{LabelMatcher, Route, RoutingConfig};
+    ///
+    /// let config = RoutingConfig {
+    ///     routes: vec![Route { matchers: vec![LabelMatcher::eq("severity", "critical")], ..Route::default() }],
+    ///     ..Default::default()
+    /// };
+    /// let labels = [("severity".to_string(), "critical".to_string())].into();
+    /// assert_eq!(config.route_for(&labels).0, Some(0));
+    /// assert_eq!(config.route_for(&Default::default()).0, None);
+    /// ```
+    pub fn route_for(&self, labels: &BTreeMap<String, String>) -> (Option<usize>, &Route) {
+        match self.routes.iter().position(|r| matches_map(&r.matchers, labels)) {
+            Some(i) => (Some(i), &self.routes[i]),
+            None => (None, &self.default_route),
+        }
+    }
+
+    /// The escalation tiers a firing alert with `labels` goes through. `registered` are the
+    /// channel names known to the engine; a route without a policy tells them all at once.
+    /// Kept in step with what `Router::dispatch` does.
+    pub fn tiers_for(&self, labels: &BTreeMap<String, String>, registered: &[String]) -> Vec<EscalationTier> {
+        let (_, route) = self.route_for(labels);
+        match self.escalations.get(&route.escalation) {
+            Some(policy) => policy.tiers.clone(),
+            None => vec![EscalationTier { after: Duration::ZERO, channels: registered.to_vec() }],
+        }
+    }
+}

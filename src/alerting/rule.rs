@@ -323,6 +323,11 @@ impl Source {
         }
     }
 
+    /// Whether the value read is a histogram's mean (a histogram named alone).
+    pub(crate) fn is_histogram_mean(self) -> bool {
+        matches!(self, Source::Metric(m) if m.instrument == Instrument::Histogram)
+    }
+
     /// The PromQL series name.
     pub(crate) fn prometheus_name(self) -> String {
         match self {
@@ -377,6 +382,15 @@ impl CompiledRule {
         if matches!((&rule.condition, source), (super::AlertCondition::Ratio { .. }, Source::Derived(_))) {
             return Err(invalid(&rule, "condition", "a ratio divides raw metrics; a derived metric already is one"));
         }
+        let ratio_of_means = matches!(&rule.condition, super::AlertCondition::Ratio { denominator, .. }
+            if source.is_histogram_mean() || Source::resolve(denominator).is_some_and(Source::is_histogram_mean));
+        if ratio_of_means {
+            return Err(invalid(
+                &rule,
+                "condition",
+                "a ratio divides counts; name a histogram's `_count` or `_sum` series, not the histogram",
+            ));
+        }
         let denominator = match &rule.condition {
             super::AlertCondition::Ratio { denominator, .. } => {
                 Some(Source::resolve(denominator).ok_or_else(|| AlertError::UnknownMetric {
@@ -401,8 +415,41 @@ impl CompiledRule {
         if let (Source::Derived(_), false) = (source, matchers.is_empty()) {
             return Err(invalid(&rule, "matchers", "a derived metric is one unlabelled series; it takes no matchers"));
         }
-        let by =
+        let by: Vec<String> =
             options.aggregation.as_ref().map(|a| a.by.iter().map(|l| normalize_label(l)).collect()).unwrap_or_default();
+        // The rule sets these on every alert; grouping by one would merge the groups into one
+        // alert (and Prometheus would refuse the duplicate label sets).
+        if let Some(clash) = by
+            .iter()
+            .find(|l| ["alertname", "severity", "category"].contains(&l.as_str()) || options.labels.contains_key(*l))
+        {
+            return Err(invalid(
+                &rule,
+                "by",
+                format!("`{clash}` is set by the rule on every alert; grouping by it would merge the groups"),
+            ));
+        }
+        // Per-series alerts keep the series' labels, except those the rule sets: two series
+        // differing only there would become one alert (and Prometheus refuses such rules).
+        let per_series =
+            !matches!(rule.condition, super::AlertCondition::Ratio { .. } | super::AlertCondition::Absent { .. });
+        if options.aggregation.is_none() && per_series {
+            let set_by_rule =
+                |l: &str| ["alertname", "severity", "category"].contains(&l) || options.labels.contains_key(l);
+            let pinned = |l: &str| matchers.iter().any(|m| m.name == l && m.op == MatchOp::Equal);
+            if let Some(clash) =
+                source.metric().and_then(|m| m.prometheus_labels().find(|l| set_by_rule(l) && !pinned(l)))
+            {
+                return Err(invalid(
+                    &rule,
+                    "match",
+                    format!(
+                        "`{}` has a `{clash}` label, which the rule sets on its alerts: aggregate it (`aggregate: sum`) or match one value",
+                        rule.metric_name
+                    ),
+                ));
+            }
+        }
         let denominator_matchers = denominator
             .and_then(Source::metric)
             .map(|d| matchers.iter().filter(|m| d.prometheus_labels().any(|l| l == m.name)).cloned().collect())

@@ -388,6 +388,18 @@ impl AlertingSystem {
     pub fn silences(&self) -> Vec<Silence> {
         lock(&self.shared.core).router.silences.iter().cloned().collect()
     }
+
+    /// Runs `f` on the rules, alerts and routing state under the engine's lock (for the
+    /// operators' API, which renders them without copying the engine).
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&Evaluator, &Router) -> R) -> R {
+        let core = lock(&self.shared.core);
+        f(&core.evaluator, &core.router)
+    }
+
+    /// The registered channel names.
+    pub(crate) fn channel_names(&self) -> Vec<String> {
+        lock(&self.shared.notifiers).keys().cloned().collect()
+    }
 }
 
 impl Drop for AlertingSystem {

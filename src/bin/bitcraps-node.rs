@@ -79,6 +79,17 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let api_options = if args.no_alerting {
+        None
+    } else {
+        match alerting::api::ApiOptions::from_env() {
+            Ok(o) => Some(o),
+            Err(e) => {
+                eprintln!("bitcraps-node: invalid configuration: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     let alert_rules = match args.alert_rules.as_deref().map(alerting::load_rules_file).transpose() {
         Ok(rules) => rules,
         Err(e) => {
@@ -121,6 +132,10 @@ async fn run(args: Args) -> ExitCode {
     if let (Some(alerting), Some(health)) = (&_alerting, telemetry.health()) {
         if let Err(e) = health.register(alerting.health_check()) {
             tracing::warn!(error = %e, "alerting health check not registered");
+        }
+        if let Some(options) = api_options {
+            let node = telemetry.config().constant_labels().get("node_id").cloned();
+            serve_alerting_api(alerting, health, telemetry.health_addr(), options, node);
         }
     }
     if args.rate > bitcraps_otel::sim::MAX_RATE {
@@ -220,4 +235,21 @@ fn start_alerting(
         });
     }
     Some(system)
+}
+
+/// Mounts the operators' API (an Alertmanager API v2 subset, plus acknowledgements) on the
+/// health server. Writes need `BITCRAPS_ADMIN_TOKEN`; without it they are refused, saying why.
+fn serve_alerting_api(
+    alerting: &Arc<AlertingSystem>,
+    health: &bitcraps_otel::health::HealthChecker,
+    addr: Option<std::net::SocketAddr>,
+    options: alerting::api::ApiOptions,
+    node: Option<String>,
+) {
+    let writes = if options.admin_token.is_some() { "enabled" } else { "disabled: BITCRAPS_ADMIN_TOKEN is not set" };
+    let options = alerting::api::ApiOptions { name: node, ..options };
+    health.mount(alerting::api::router(Arc::clone(alerting), options));
+    if let Some(addr) = addr {
+        tracing::info!(%addr, writes, "serving the alerting API (Alertmanager API v2 subset) on http://{addr}/api/v2/");
+    }
 }

@@ -112,6 +112,7 @@ struct Inner {
     timeout: Duration,
     draining: AtomicBool,
     started: Instant,
+    mounted: super::mount::Mounted,
 }
 
 impl std::fmt::Debug for HealthChecker {
@@ -130,8 +131,33 @@ impl HealthChecker {
                 timeout,
                 draining: AtomicBool::new(false),
                 started: Instant::now(),
+                mounted: super::mount::Mounted::default(),
             }),
         }
+    }
+
+    /// Serves `router` on the health address next to `/health` and `/ready` (which keep
+    /// precedence), replacing anything mounted before. This is how a higher layer, such as the
+    /// alert engine's operator API, joins a server that is already listening.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use bitcraps_otel::health::HealthChecker;
+    /// let checker = HealthChecker::new(Duration::from_secs(1), Duration::from_secs(1));
+    /// checker.mount(axum::Router::new().route("/hello", axum::routing::get(|| async { "hi" })));
+    /// assert!(checker.has_mounted_routes());
+    /// ```
+    pub fn mount(&self, router: axum::Router) {
+        self.inner.mounted.set(router);
+    }
+
+    /// Whether [`mount`](Self::mount) has been called.
+    pub fn has_mounted_routes(&self) -> bool {
+        self.inner.mounted.is_set()
+    }
+
+    pub(crate) fn mounted(&self) -> &super::mount::Mounted {
+        &self.inner.mounted
     }
 
     /// Adds a check; names are unique.

@@ -1,6 +1,6 @@
 //! Health endpoints: the [`HealthCheck`] trait, the [`HealthChecker`] that runs checks with
 //! timeouts, caching and panic isolation, and the axum router serving `/health` (liveness)
-//! and `/ready` (readiness).
+//! and `/ready` (readiness), plus routes a higher layer mounts later (the alerting API).
 //!
 //! ```
 //! use std::time::Duration;
@@ -29,6 +29,7 @@
 
 mod builtin;
 mod checker;
+mod mount;
 mod router;
 
 pub use async_trait::async_trait;

@@ -1,4 +1,5 @@
-//! The axum router: `GET /health` (liveness) and `GET /ready` (readiness).
+//! The axum router: `GET /health` (liveness) and `GET /ready` (readiness), then whatever a
+//! higher layer [mounted](HealthChecker::mount).
 
 use super::HealthChecker;
 use axum::extract::State;
@@ -17,9 +18,14 @@ struct Liveness {
 
 /// `/health` answers 200 while the runtime serves requests; `/ready` answers 200 when every
 /// critical check passes (degraded still 200) and 503 otherwise, naming each failing check.
-/// Other paths are 404, other methods 405; `HEAD` works on both.
+/// Other methods on these two are 405; `HEAD` works on both. Other paths go to the mounted
+/// routes, if any, else 404.
 pub fn router(checker: HealthChecker) -> Router {
-    Router::new().route("/health", get(liveness)).route("/ready", get(readiness)).with_state(checker)
+    Router::new().route("/health", get(liveness)).route("/ready", get(readiness)).fallback(mounted).with_state(checker)
+}
+
+async fn mounted(State(checker): State<HealthChecker>, req: axum::extract::Request) -> axum::response::Response {
+    checker.mounted().serve(req).await
 }
 
 async fn liveness(State(checker): State<HealthChecker>) -> impl IntoResponse {

@@ -26,7 +26,8 @@
 //! ```
 
 use super::{
-    DeliveryOptions, EmailNotifier, Link, PagerDutyNotifier, Secret, SlackNotifier, SmsNotifier, SmtpSecurity,
+    AlertmanagerNotifier, DeliveryOptions, EmailNotifier, Link, PagerDutyNotifier, Secret, SlackNotifier, SmsNotifier,
+    SmtpSecurity,
 };
 use super::{TeamsNotifier, WebhookNotifier};
 use crate::alerting::{AlertingSystem, Notifier};
@@ -115,6 +116,17 @@ pub enum ChannelSpec {
         /// HMAC-SHA256 signing secret.
         hmac_secret: Option<Secret>,
     },
+    /// `type: alertmanager`.
+    Alertmanager {
+        /// Base URL, e.g. `http://alertmanager:9093`.
+        url: String,
+        /// Bearer token for an authenticating proxy in front of it.
+        bearer_token: Option<Secret>,
+        /// How often firing alerts are re-sent (default 1m).
+        resend_interval: Option<Duration>,
+        /// `generatorURL` of every alert (a dashboard of the node).
+        generator_url: Option<String>,
+    },
 }
 
 /// A channel that cannot be configured.
@@ -201,6 +213,12 @@ enum RawSpec {
         headers: BTreeMap<String, Secret>,
         hmac_secret: Option<Secret>,
     },
+    Alertmanager {
+        url: String,
+        bearer_token: Option<Secret>,
+        resend_interval: Option<String>,
+        generator_url: Option<String>,
+    },
 }
 
 fn links(raw: Vec<RawLink>) -> Vec<Link> {
@@ -252,6 +270,15 @@ pub(crate) fn parse_channels(
                 ChannelSpec::Sms { account_sid, auth_token, from, to, base_url, max_chars }
             }
             RawSpec::Webhook { url, headers, hmac_secret } => ChannelSpec::Webhook { url, headers, hmac_secret },
+            RawSpec::Alertmanager { url, bearer_token, resend_interval, generator_url } => {
+                let resend_interval = resend_interval
+                    .map(|s| {
+                        humantime::parse_duration(s.trim())
+                            .map_err(|e| ChannelError::new(&name, "resend_interval", format!("not a duration: {e}")))
+                    })
+                    .transpose()?;
+                ChannelSpec::Alertmanager { url, bearer_token, resend_interval, generator_url }
+            }
         };
         out.push(ChannelConfig { name, spec, delivery });
     }
@@ -442,6 +469,22 @@ impl ChannelConfig {
                 }
                 if let Some(s) = hmac_secret {
                     n = n.with_hmac_secret(s.expose().to_string());
+                }
+                Arc::new(n)
+            }
+            ChannelSpec::Alertmanager { url, bearer_token, resend_interval, generator_url } => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ChannelError::new(&self.name, "url", "must be an http:// or https:// URL"));
+                }
+                let mut n = AlertmanagerNotifier::new(url.clone()).with_delivery(self.delivery.clone());
+                if let Some(t) = bearer_token {
+                    n = n.with_bearer_token(t.expose().to_string());
+                }
+                if let Some(every) = resend_interval {
+                    n = n.with_resend_interval(*every);
+                }
+                if let Some(g) = generator_url {
+                    n = n.with_generator_url(g.clone());
                 }
                 Arc::new(n)
             }

@@ -1,7 +1,7 @@
 //! Notification channels that speak their provider's documented API: PagerDuty Events API
 //! v2, Slack incoming webhooks (Block Kit), Microsoft Teams workflow webhooks (Adaptive
-//! Cards), e-mail over SMTP, Twilio SMS, and a generic JSON webhook with an HMAC-SHA256
-//! signature.
+//! Cards), e-mail over SMTP, Twilio SMS, a generic JSON webhook with an HMAC-SHA256
+//! signature, and a Prometheus Alertmanager (API v2, with its re-send protocol).
 //!
 //! Every channel is a [`Notifier`](super::Notifier) whose `notify` renders the notification
 //! and queues it (see [`DeliveryOptions`]): a bounded queue per channel and a worker that
@@ -28,6 +28,7 @@
 //! alerting.add_notifier("slack", Arc::new(slack));
 //! ```
 
+mod alertmanager;
 mod config;
 mod delivery;
 mod email;
@@ -39,6 +40,8 @@ mod sms;
 mod teams;
 mod webhook;
 
+pub(crate) use alertmanager::{annotations_of, firing_ends_at};
+pub use alertmanager::{AlertmanagerNotifier, DEFAULT_RESEND_INTERVAL, MAX_TRACKED_ALERTS, RESOLVED_RESEND_FOR};
 pub(crate) use config::parse_channels;
 pub use config::{register_channels, ChannelConfig, ChannelError, ChannelSpec};
 pub use delivery::{ChannelStats, DeliveryOptions, SendError};
