@@ -145,6 +145,7 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
         true => Some(crate::logging::install(&config, resource(&config), Some(&handle))?),
         false => None,
     };
+    config.log_effective();
 
     if config.sdk_disabled {
         // Instruments still work (a provider with no reader drops every measurement), so
@@ -178,7 +179,9 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     let export_status = ExportStatus::default();
     if let Some(otlp) = &config.otlp {
         let _enter = handle.enter();
-        provider = provider.with_reader(crate::export::otlp::metric_reader(otlp, export_status.clone())?);
+        if let Some(reader) = crate::export::otlp::metric_reader(otlp, export_status.clone())? {
+            provider = provider.with_reader(reader);
+        }
     }
     let alert_reader = alerting.then(AlertReader::new);
     if let Some(reader) = &alert_reader {
@@ -254,7 +257,7 @@ fn start_health(
     if let Some(server) = prometheus {
         own.push(Arc::new(TcpServingCheck::new("prometheus_bridge", server.local_addr(), false)));
     }
-    if config.otlp.is_some() {
+    if config.otlp.as_ref().is_some_and(|o| o.metrics.is_some()) {
         own.push(Arc::new(
             FnCheck::new("otlp_export", move || {
                 let status = export_status.clone();

@@ -111,9 +111,6 @@ async fn run(args: Args) -> ExitCode {
     if let Some(addr) = telemetry.prometheus_addr() {
         tracing::info!(%addr, "serving Prometheus metrics on http://{addr}/metrics");
     }
-    if let Some(otlp) = telemetry.config().otlp() {
-        tracing::info!(endpoint = %otlp.endpoint, protocol = ?otlp.protocol, "exporting OTLP metrics");
-    }
     if let Some(addr) = telemetry.health_addr() {
         tracing::info!(%addr, "serving health probes on http://{addr}/health and /ready");
     }

@@ -1,7 +1,7 @@
 //! [`ServerLimits`]: how long the SDK's HTTP servers (the Prometheus bridge and the health
 //! endpoints) wait on a client, and how many connections each keeps open.
 
-use super::parse::{parse_interval, Raw};
+use super::parse::{check_interval, parse_human_duration, Setting};
 use super::ConfigError;
 use std::time::Duration;
 
@@ -62,42 +62,38 @@ impl Default for ServerLimits {
     }
 }
 
-/// The raw values a builder collected for [`ServerLimits`].
+/// The values a builder collected for [`ServerLimits`].
 #[derive(Clone, Debug, Default)]
-pub(super) struct RawLimits {
-    pub(super) header_read_timeout: Option<Raw>,
-    pub(super) idle_timeout: Option<Raw>,
-    pub(super) max_connections: Option<Raw>,
+pub(super) struct LimitSettings {
+    pub(super) header_read_timeout: Option<Setting<Duration>>,
+    pub(super) idle_timeout: Option<Setting<Duration>>,
+    pub(super) max_connections: Option<Setting<usize>>,
 }
 
-impl RawLimits {
-    /// Reads `BITCRAPS_HTTP_HEADER_TIMEOUT`, `BITCRAPS_HTTP_IDLE_TIMEOUT` and
-    /// `BITCRAPS_HTTP_MAX_CONNECTIONS` through `get`.
-    pub(super) fn from_lookup(get: impl Fn(&'static str) -> Option<Raw>) -> RawLimits {
-        RawLimits {
-            header_read_timeout: get("BITCRAPS_HTTP_HEADER_TIMEOUT"),
-            idle_timeout: get("BITCRAPS_HTTP_IDLE_TIMEOUT"),
-            max_connections: get("BITCRAPS_HTTP_MAX_CONNECTIONS"),
-        }
-    }
-
+impl LimitSettings {
     /// Validates the values; each error names its field.
     pub(super) fn build(self) -> Result<ServerLimits, ConfigError> {
         let d = ServerLimits::default();
-        let header_read_timeout = self.header_read_timeout.map_or(Ok(d.header_read_timeout), |r| parse_interval(&r))?;
-        let idle_timeout = self.idle_timeout.map_or(Ok(d.idle_timeout), |r| parse_interval(&r))?;
+        let interval = |s: Option<Setting<Duration>>, default: Duration| match s {
+            None => Ok(default),
+            Some(s) => {
+                let field = s.field;
+                check_interval(s.resolve(parse_human_duration)?, field, false)
+            }
+        };
+        let header_read_timeout = interval(self.header_read_timeout, d.header_read_timeout)?;
+        let idle_timeout = interval(self.idle_timeout, d.idle_timeout)?;
         let max_connections = match self.max_connections {
             None => d.max_connections,
-            Some(r) => match r.value.trim().parse::<usize>() {
-                Ok(n) if (1..=MAX_CONNECTIONS_LIMIT).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::Value {
-                        field: r.field,
-                        value: r.value,
-                        expected: "an integer from 1 to 1000000",
-                    })
+            Some(s) => {
+                let field = s.field;
+                let bad = |value: String| ConfigError::Value { field, value, expected: "an integer from 1 to 1000000" };
+                let n = s.resolve(|t, _| t.trim().parse::<usize>().map_err(|_| bad(t.into())))?;
+                if !(1..=MAX_CONNECTIONS_LIMIT).contains(&n) {
+                    return Err(bad(n.to_string()));
                 }
-            },
+                n
+            }
         };
         Ok(ServerLimits { header_read_timeout, idle_timeout, max_connections })
     }

@@ -58,78 +58,6 @@ impl Default for HealthConfig {
     }
 }
 
-/// Invalid configuration. Every variant names the field (builder method or environment
-/// variable) the bad value came from.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
-    /// A socket address did not parse.
-    #[error("{field}: `{value}` is not a socket address (expected host:port, e.g. 0.0.0.0:9090)")]
-    Address {
-        /// Field or environment variable.
-        field: &'static str,
-        /// The rejected value.
-        value: String,
-    },
-    /// A duration did not parse or is out of range.
-    #[error("{field}: `{value}` is not a valid interval: {reason}")]
-    Interval {
-        /// Field or environment variable.
-        field: &'static str,
-        /// The rejected value.
-        value: String,
-        /// Why it was rejected.
-        reason: String,
-    },
-    /// A label name is not a valid Prometheus label name.
-    #[error("{field}: `{name}` is not a valid label name (must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __)")]
-    LabelName {
-        /// Field or environment variable.
-        field: &'static str,
-        /// The rejected name.
-        name: String,
-    },
-    /// A log level directive did not parse (`RUST_LOG` syntax, e.g. `info,bitcraps_otel=debug`).
-    #[error("{field}: `{value}` is not a valid log filter: {reason}")]
-    LogFilter {
-        /// Field or environment variable.
-        field: &'static str,
-        /// The rejected directives.
-        value: String,
-        /// The parser's message.
-        reason: String,
-    },
-    /// Any other value outside what the field accepts.
-    #[error("{field}: `{value}` is invalid: expected {expected}")]
-    Value {
-        /// Field or environment variable.
-        field: &'static str,
-        /// The rejected value.
-        value: String,
-        /// What the field accepts.
-        expected: &'static str,
-    },
-}
-
-/// Wire protocol of the OTLP exporter (`OTEL_EXPORTER_OTLP_PROTOCOL`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OtlpProtocol {
-    /// OTLP over gRPC (`grpc`), default port 4317.
-    Grpc,
-    /// OTLP over HTTP with protobuf bodies (`http/protobuf`), default port 4318.
-    HttpProtobuf,
-}
-
-/// Where and how OTLP export goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OtlpConfig {
-    /// Collector endpoint, e.g. `http://127.0.0.1:4317`.
-    pub endpoint: String,
-    /// Wire protocol.
-    pub protocol: OtlpProtocol,
-    /// Period of the metric push.
-    pub metric_export_interval: Duration,
-}
-
 /// Validated SDK configuration. Build one with [`Config::builder`] or [`Config::from_env`].
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -149,8 +77,8 @@ pub struct Config {
     pub(crate) log_format: crate::logging::LogFormat,
     pub(crate) redacted_fields: Vec<String>,
     pub(crate) install_logging: bool,
-    pub(crate) exemplar_filter: ExemplarFilter,
     pub(crate) server_limits: ServerLimits,
+    pub(crate) exemplar_filter: ExemplarFilter,
 }
 
 impl Config {
@@ -159,16 +87,17 @@ impl Config {
         ConfigBuilder::default()
     }
 
-    /// Reads the environment: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL`,
-    /// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds), `OTEL_SDK_DISABLED`, and
-    /// `BITCRAPS_PROMETHEUS_ADDR` (`off` disables the bridge), `BITCRAPS_NODE_ID`,
-    /// `BITCRAPS_REGION`, `BITCRAPS_CONSTANT_LABELS` (`k=v,k=v`),
-    /// `BITCRAPS_COLLECTION_INTERVAL` (`15s`, `500ms`), `BITCRAPS_CARDINALITY_LIMIT`; for logging,
-    /// `BITCRAPS_LOG` (else `RUST_LOG`) level directives, `BITCRAPS_LOG_FORMAT` (`json`, `pretty`),
-    /// `BITCRAPS_LOG_REDACT` (extra secret field names, comma-separated) and
-    /// `BITCRAPS_LOG_INSTALL` (`false` leaves the global subscriber alone); and
-    /// `OTEL_METRICS_EXEMPLAR_FILTER` (`always_on`, `always_off`, `trace_based`).
+    /// Reads the environment: the OpenTelemetry variables (`OTEL_SDK_DISABLED`,
+    /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`,
+    /// `OTEL_EXPORTER_OTLP_*` and their `_{TRACES,METRICS,LOGS}_` forms for endpoint, protocol,
+    /// headers, timeout, compression, certificate, client certificate and client key,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`/`_TIMEOUT`, `OTEL_METRICS_EXEMPLAR_FILTER`,
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`, `OTEL_EXPORTER_PROMETHEUS_HOST`/`_PORT`)
+    /// and the BitCraps ones (`BITCRAPS_PROMETHEUS_ADDR`, `BITCRAPS_NODE_ID`, `BITCRAPS_REGION`,
+    /// `BITCRAPS_CONSTANT_LABELS`, `BITCRAPS_COLLECTION_INTERVAL`, `BITCRAPS_CARDINALITY_LIMIT`,
+    /// `BITCRAPS_HEALTH_*`, `BITCRAPS_HTTP_*`, `BITCRAPS_DRAIN_PERIOD`, `BITCRAPS_LOG` (else `RUST_LOG`),
+    /// `BITCRAPS_LOG_FORMAT`, `BITCRAPS_LOG_REDACT`, `BITCRAPS_LOG_INSTALL`). README.md's
+    /// configuration table gives each one's syntax and default.
     pub fn from_env() -> Result<Config, ConfigError> {
         ConfigBuilder::from_env().build()
     }
@@ -246,22 +175,36 @@ impl Default for Config {
             log_format: crate::logging::LogFormat::Json,
             redacted_fields: Vec::new(),
             install_logging: true,
-            exemplar_filter: ExemplarFilter::TraceBased,
             server_limits: ServerLimits::default(),
+            exemplar_filter: ExemplarFilter::TraceBased,
         }
     }
 }
 
+mod build;
 mod builder;
+mod env;
+mod error;
 mod exemplar;
 mod limits;
+mod otlp;
+mod otlp_settings;
 mod parse;
 mod resource;
+mod summary;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_otlp;
 
 pub use builder::ConfigBuilder;
+pub use error::{quote, ConfigError, QUOTE_LIMIT};
 pub use exemplar::ExemplarFilter;
 pub use limits::{ServerLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
-pub(crate) use parse::is_label_name;
+pub use otlp::{
+    Compression, Exporter, OtlpConfig, OtlpProtocol, OtlpSignal, Secret, Signal, Sources, TemporalityPreference,
+    TlsFiles, DEFAULT_METRIC_EXPORT_TIMEOUT, DEFAULT_OTLP_TIMEOUT,
+};
+pub use otlp_settings::SignalSettings;
 pub use resource::{resource, DEFAULT_SERVICE_NAME};
+pub use summary::display_url;

@@ -1,73 +1,164 @@
-//! Parsing and validating raw configuration values; every error names its field.
+//! Parsing raw configuration values. Each parser returns the reason a value is wrong; the
+//! caller wraps it in a [`ConfigError`] naming the field, so one parser serves every variable
+//! and builder method that takes the same kind of value.
 
+use super::otlp::Secret;
 use super::ConfigError;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-/// A raw value and the field it came from, validated in [`ConfigBuilder::build`] so that
-/// errors name the builder method or environment variable the user actually touched.
+/// A value as given: text from the environment (or a text builder method), or a typed value
+/// from a builder method. Typed values are never turned into text to be parsed again.
 #[derive(Clone, Debug)]
-pub(super) struct Raw {
-    pub(super) value: String,
+pub(super) enum Given<T> {
+    Text(String),
+    Value(T),
+}
+
+/// A given value and the field (variable or builder method) it came from.
+#[derive(Clone, Debug)]
+pub(super) struct Setting<T> {
+    pub(super) given: Given<T>,
     pub(super) field: &'static str,
 }
 
-pub(super) fn raw(value: impl Into<String>, field: &'static str) -> Option<Raw> {
-    Some(Raw { value: value.into(), field })
-}
-
-/// `off`/`none`/`disabled`, or a socket address; `default` when unset.
-pub(super) fn optional_addr(r: Option<Raw>, default: Option<SocketAddr>) -> Result<Option<SocketAddr>, ConfigError> {
-    match r {
-        None => Ok(default),
-        Some(r) if matches!(r.value.trim(), "off" | "none" | "disabled") => Ok(None),
-        Some(r) => {
-            r.value.trim().parse().map(Some).map_err(|_| ConfigError::Address { field: r.field, value: r.value })
+impl<T> Setting<T> {
+    pub(super) fn text(value: impl Into<String>, field: &'static str) -> Option<Self> {
+        Some(Setting { given: Given::Text(value.into()), field })
+    }
+    pub(super) fn value(value: T, field: &'static str) -> Option<Self> {
+        Some(Setting { given: Given::Value(value), field })
+    }
+    /// The typed value: parsed from text by `parse`, or as given.
+    pub(super) fn resolve(
+        self,
+        parse: impl FnOnce(&str, &'static str) -> Result<T, ConfigError>,
+    ) -> Result<T, ConfigError> {
+        match self.given {
+            Given::Text(text) => parse(&text, self.field),
+            Given::Value(v) => Ok(v),
         }
     }
 }
 
-/// Like [`parse_interval`], but zero is allowed (no caching, no drain).
-pub(super) fn parse_interval_allowing_zero(r: &Raw) -> Result<Duration, ConfigError> {
-    match r.value.trim() {
-        "0" | "0s" | "0ms" => Ok(Duration::ZERO),
-        _ => parse_interval(r),
+/// The one boolean syntax: `true` or `false`, any case.
+pub(super) fn parse_bool(text: &str, field: &'static str) -> Result<bool, ConfigError> {
+    match text.trim() {
+        t if t.eq_ignore_ascii_case("true") => Ok(true),
+        t if t.eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(ConfigError::Value { field, value: text.into(), expected: "`true` or `false`" }),
     }
 }
 
-/// `15s`, `500ms`, `1m`, or a bare number of seconds; between 10 ms and 1 day.
-pub(super) fn parse_interval(r: &Raw) -> Result<Duration, ConfigError> {
-    let text = r.value.trim();
-    let parsed = match text.parse::<u64>() {
-        Ok(secs) => Ok(Duration::from_secs(secs)),
-        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string()),
-    };
-    let bad = |reason: String| ConfigError::Interval { field: r.field, value: r.value.clone(), reason };
-    let d = parsed.map_err(bad)?;
-    if d < Duration::from_millis(10) || d > Duration::from_secs(86_400) {
-        return Err(bad("must be between 10ms and 24h".into()));
+/// `off`/`none`/`disabled`, or a socket address.
+pub(super) fn parse_optional_addr(text: &str, field: &'static str) -> Result<Option<SocketAddr>, ConfigError> {
+    match text.trim() {
+        "off" | "none" | "disabled" => Ok(None),
+        t => t.parse().map(Some).map_err(|_| ConfigError::Address { field, value: text.into() }),
     }
-    Ok(d)
+}
+
+/// A host for a listening address: an IP literal (IPv6 with or without brackets) or `localhost`.
+pub(super) fn parse_host(text: &str, field: &'static str) -> Result<IpAddr, ConfigError> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    t.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| ConfigError::Value {
+        field,
+        value: text.into(),
+        expected: "an IP address or `localhost`",
+    })
+}
+
+/// A TCP port, 0 (any free port) to 65535.
+pub(super) fn parse_port(text: &str, field: &'static str) -> Result<u16, ConfigError> {
+    text.trim().parse().map_err(|_| ConfigError::Value {
+        field,
+        value: text.into(),
+        expected: "a port from 0 to 65535",
+    })
+}
+
+const SHORTEST: Duration = Duration::from_millis(10);
+const LONGEST: Duration = Duration::from_secs(86_400);
+
+/// `15s`, `500ms`, `1m`, or a bare number of seconds.
+pub(super) fn parse_human_duration(text: &str, field: &'static str) -> Result<Duration, ConfigError> {
+    let t = text.trim();
+    let parsed = match t.parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(t).map_err(|e| e.to_string()),
+    };
+    parsed.map_err(|reason| ConfigError::Interval { field, value: text.into(), reason })
+}
+
+/// Whole milliseconds, as every `OTEL_*` duration is written.
+pub(super) fn parse_millis(text: &str, field: &'static str) -> Result<Duration, ConfigError> {
+    text.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| ConfigError::Interval {
+        field,
+        value: text.into(),
+        reason: "expected whole milliseconds, e.g. 10000".into(),
+    })
+}
+
+/// Between 10 ms and 24 h (zero too when `allow_zero`): the range every interval and timeout
+/// of the SDK accepts.
+pub(super) fn check_interval(d: Duration, field: &'static str, allow_zero: bool) -> Result<Duration, ConfigError> {
+    if (allow_zero && d.is_zero()) || (SHORTEST..=LONGEST).contains(&d) {
+        return Ok(d);
+    }
+    let reason = if allow_zero { "must be 0 or between 10ms and 24h" } else { "must be between 10ms and 24h" };
+    Err(ConfigError::Interval { field, value: format!("{}", humantime::format_duration(d)), reason: reason.into() })
 }
 
 /// The W3C-baggage-like format of `OTEL_RESOURCE_ATTRIBUTES`, with percent-decoding.
-pub(super) fn parse_resource_attributes(r: &Raw) -> Result<Vec<(String, String)>, ConfigError> {
+pub(super) fn parse_resource_attributes(text: &str, field: &'static str) -> Result<Vec<(String, String)>, ConfigError> {
     let mut out = Vec::new();
-    for pair in r.value.split(',').filter(|p| !p.trim().is_empty()) {
+    for pair in text.split(',').filter(|p| !p.trim().is_empty()) {
         let Some((k, v)) = pair.split_once('=') else {
-            return Err(ConfigError::Value {
-                field: r.field,
-                value: r.value.clone(),
-                expected: "comma-separated key=value pairs",
-            });
+            return Err(ConfigError::Value { field, value: text.into(), expected: "comma-separated key=value pairs" });
         };
         let (k, v) = (k.trim(), v.trim());
         if k.is_empty() {
-            return Err(ConfigError::Value { field: r.field, value: r.value.clone(), expected: "non-empty keys" });
+            return Err(ConfigError::Value { field, value: text.into(), expected: "non-empty keys" });
         }
         out.push((k.to_string(), percent_decode(v)));
     }
     Ok(out)
+}
+
+/// `name=value,name2=value2` (`OTEL_EXPORTER_OTLP_HEADERS`), values percent-decoded. Names are
+/// lower-cased (gRPC metadata requires it; HTTP does not care). Errors never repeat a value.
+pub(super) fn parse_headers(text: &str, field: &'static str) -> Result<Vec<(String, Secret)>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, pair) in text.split(',').enumerate().filter(|(_, p)| !p.trim().is_empty()) {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(ConfigError::Secret { field, reason: format!("entry {} is not name=value", i + 1) });
+        };
+        out.push(check_header(name.trim(), &percent_decode(value.trim()), field)?);
+    }
+    Ok(out)
+}
+
+/// A header name (an HTTP token) and value (visible ASCII, spaces and tabs).
+pub(super) fn check_header(name: &str, value: &str, field: &'static str) -> Result<(String, Secret), ConfigError> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(ConfigError::Secret {
+            field,
+            reason: format!("{} is not a valid header name", super::quote(name)),
+        });
+    }
+    if !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+        return Err(ConfigError::Secret {
+            field,
+            reason: format!(
+                "the value of header `{name}` has a character a header cannot carry (control or non-ASCII)"
+            ),
+        });
+    }
+    Ok((name.to_ascii_lowercase(), Secret::new(value)))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -95,4 +186,69 @@ pub(crate) fn is_label_name(s: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !s.starts_with("__")
+}
+
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// Checks `RUST_LOG`-style directives word by word and returns them normalized (`warning`
+/// becomes `warn`). A bare word must be a level: `tracing`'s own parser would read `warning` or
+/// `inf` as a target name and silently drop every line; a target wants `target=level`.
+pub(super) fn check_log_filter(text: &str, field: &'static str) -> Result<String, ConfigError> {
+    let bad = |reason: String| ConfigError::LogFilter { field, value: text.into(), reason };
+    let mut out = Vec::new();
+    for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        // The level follows the last `=` outside a span filter `[span{field=value}]`.
+        let mut depth = 0usize;
+        let mut split = None;
+        for (i, c) in directive.char_indices() {
+            match c {
+                '[' | '{' => depth += 1,
+                ']' | '}' => depth = depth.saturating_sub(1),
+                '=' if depth == 0 => split = Some(i),
+                _ => {}
+            }
+        }
+        let (selector, level) = match split {
+            Some(i) => (Some(&directive[..i]), &directive[i + 1..]),
+            // A span filter alone (`[span]`) enables every level inside that span.
+            None if directive.contains('[') => (Some(directive), ""),
+            None => (None, directive),
+        };
+        let level = match level.trim() {
+            "" if split.is_none() => String::new(),
+            l if l.eq_ignore_ascii_case("warning") => "warn".into(),
+            l if LEVELS.iter().any(|known| l.eq_ignore_ascii_case(known)) => l.to_ascii_lowercase(),
+            l if l.len() == 1 && l.as_bytes()[0].is_ascii_digit() && l <= "5" => l.into(),
+            l => {
+                let hint = match selector {
+                    None => format!("; to select a target, write `{}=LEVEL`", l.escape_default()),
+                    Some(_) => String::new(),
+                };
+                return Err(bad(format!(
+                    "{} is not a level (trace, debug, info, warn, error or off){hint}",
+                    super::quote(l)
+                )));
+            }
+        };
+        out.push(match (selector, level.is_empty()) {
+            (Some(s), true) => s.to_string(),
+            (Some(s), false) => format!("{s}={level}"),
+            (None, _) => level,
+        });
+    }
+    let normalized = out.join(",");
+    crate::logging::subscriber::parse_filter(&normalized).map_err(|e| bad(e.to_string()))?;
+    Ok(if normalized.is_empty() { "info".into() } else { normalized })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_keeps_incomplete_escapes() {
+        assert_eq!(percent_decode("a%20b%2"), "a b%2");
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("%41%4"), "A%4");
+    }
 }

@@ -29,8 +29,9 @@ fn reads_otel_and_bitcraps_variables() {
         vec![("deployment.environment".into(), "prod".into()), ("team".into(), "dice ops".into())]
     );
     let otlp = c.otlp.expect("otlp");
-    assert_eq!(otlp.endpoint, "http://127.0.0.1:4318");
-    assert_eq!(otlp.protocol, OtlpProtocol::HttpProtobuf);
+    let metrics = otlp.metrics.as_ref().expect("metrics");
+    assert_eq!(metrics.endpoint, "http://127.0.0.1:4318/v1/metrics");
+    assert_eq!(metrics.protocol, OtlpProtocol::HttpProtobuf);
     assert_eq!(otlp.metric_export_interval, Duration::from_millis(2500));
     assert_eq!(c.prometheus_addr, Some("127.0.0.1:19090".parse().expect("addr")));
     assert_eq!(c.collection_interval, Duration::from_millis(750));
@@ -97,4 +98,32 @@ fn typed_errors() {
 fn prometheus_can_be_turned_off() {
     assert_eq!(env(&[("BITCRAPS_PROMETHEUS_ADDR", "off")]).build().expect("valid").prometheus_addr, None);
     assert_eq!(Config::builder().without_prometheus().build().expect("valid").prometheus_addr, None);
+}
+
+#[test]
+fn a_non_utf8_value_is_an_error_naming_its_variable_never_a_fallback() {
+    use std::os::unix::ffi::OsStringExt;
+    let b = ConfigBuilder::from_os_lookup(|k| match k {
+        "BITCRAPS_PROMETHEUS_ADDR" => Some(std::ffi::OsString::from_vec(vec![b'1', b'2', 0xff, b':', b'9'])),
+        _ => None,
+    });
+    assert_eq!(b.build().unwrap_err(), ConfigError::NotUnicode { field: "BITCRAPS_PROMETHEUS_ADDR" });
+    // A mangled BITCRAPS_LOG does not fall back to RUST_LOG either.
+    let b = ConfigBuilder::from_os_lookup(|k| match k {
+        "BITCRAPS_LOG" => Some(std::ffi::OsString::from_vec(vec![0xc3, 0x28])),
+        "RUST_LOG" => Some("debug".into()),
+        _ => None,
+    });
+    assert_eq!(b.build().unwrap_err().field(), "BITCRAPS_LOG");
+}
+
+#[test]
+fn typed_builder_values_are_checked_without_a_round_trip_through_text() {
+    let e = Config::builder().drain_period(Duration::from_secs(90_000)).build().unwrap_err();
+    assert!(matches!(e, ConfigError::Interval { field: "drain_period", .. }), "{e}");
+    assert!(Config::builder().drain_period(Duration::ZERO).build().is_ok());
+    let e = Config::builder().cardinality_limit(0).build().unwrap_err();
+    assert_eq!(e.field(), "cardinality_limit");
+    let e = Config::builder().otlp_endpoint("http://c:4317").otlp_timeout(Duration::ZERO).build().unwrap_err();
+    assert_eq!(e.field(), "otlp_timeout");
 }

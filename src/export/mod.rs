@@ -2,5 +2,6 @@
 //! readers on the one meter provider the guard owns.
 
 pub mod otlp;
+mod otlp_tls;
 pub mod prometheus;
 pub mod status;

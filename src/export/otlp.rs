@@ -1,89 +1,143 @@
-//! OTLP export: the metric push reader, and the span and log exporters, built from
-//! [`crate::config::OtlpConfig`]. `https://` endpoints use TLS (rustls with the system roots)
-//! on gRPC and HTTP alike.
+//! OTLP export: the metric push reader, and the span and log exporters, built from a signal's
+//! [`OtlpSignal`] settings (endpoint, protocol, headers, timeout, compression, TLS files).
+//! `https://` endpoints use TLS (rustls, the system roots plus any configured CA) on gRPC and
+//! HTTP alike.
 
-use crate::config::{OtlpConfig, OtlpProtocol};
+use crate::config::{Compression, OtlpConfig, OtlpProtocol, OtlpSignal, TemporalityPreference};
+use crate::export::otlp_tls::TlsMaterial;
 use crate::export::status::{ExportStatus, TrackedExporter};
 use crate::Error;
-use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithExportConfig, WithTonicConfig};
-use opentelemetry_sdk::metrics::PeriodicReader;
+use opentelemetry_otlp::{
+    LogExporter, MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
+use opentelemetry_sdk::metrics::{PeriodicReader, Temporality};
+use std::collections::HashMap;
 
-/// A periodic reader pushing every `metric_export_interval` to the configured collector.
-/// Must be called inside a tokio runtime (the gRPC channel lives on it).
-/// Each export's outcome is recorded in `status` (the readiness check reads it).
-pub fn metric_reader(
-    config: &OtlpConfig,
-    status: ExportStatus,
-) -> Result<PeriodicReader<TrackedExporter<MetricExporter>>, Error> {
-    let err = |e: opentelemetry_otlp::ExporterBuildError| Error::Exporter {
-        signal: "metrics",
-        endpoint: config.endpoint.clone(),
-        reason: e.to_string(),
-    };
-    let exporter = match config.protocol {
-        OtlpProtocol::Grpc => MetricExporter::builder()
-            .with_tonic()
-            .with_endpoint(config.endpoint.clone())
-            .with_tls_config(grpc_tls())
-            .build()
-            .map_err(err)?,
-        // A programmatic endpoint is used verbatim, so the signal path is ours to add.
-        OtlpProtocol::HttpProtobuf => MetricExporter::builder()
-            .with_http()
-            .with_endpoint(format!("{}/v1/metrics", config.endpoint))
-            .build()
-            .map_err(err)?,
-    };
-    Ok(PeriodicReader::builder(TrackedExporter::new(exporter, status))
-        .with_interval(config.metric_export_interval)
-        .build())
+fn build_error(signal: &OtlpSignal) -> impl Fn(String) -> Error + '_ {
+    move |reason| Error::Exporter { signal: signal.signal.as_str(), endpoint: signal.endpoint_for_display(), reason }
 }
 
-/// TLS for gRPC: the system's root certificates (`SSL_CERT_FILE` is honoured). Only used when
-/// the endpoint is `https://`; tonic ignores it for `http://`.
-fn grpc_tls() -> tonic::transport::ClientTlsConfig {
-    tonic::transport::ClientTlsConfig::new().with_enabled_roots()
-}
-
-fn build_error<'a>(
-    signal: &'static str,
-    config: &'a OtlpConfig,
-) -> impl Fn(opentelemetry_otlp::ExporterBuildError) -> Error + 'a {
-    move |e| Error::Exporter { signal, endpoint: config.endpoint.clone(), reason: e.to_string() }
-}
-
-/// The span exporter for the configured collector. Call inside a tokio runtime for gRPC.
-pub fn span_exporter(config: &OtlpConfig) -> Result<SpanExporter, Error> {
-    let err = build_error("traces", config);
-    match config.protocol {
-        OtlpProtocol::Grpc => SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(config.endpoint.clone())
-            .with_tls_config(grpc_tls())
-            .build()
-            .map_err(err),
-        OtlpProtocol::HttpProtobuf => SpanExporter::builder()
-            .with_http()
-            .with_endpoint(format!("{}/v1/traces", config.endpoint))
-            .build()
-            .map_err(err),
+fn compression(c: Compression) -> opentelemetry_otlp::Compression {
+    match c {
+        Compression::Gzip => opentelemetry_otlp::Compression::Gzip,
+        Compression::Zstd => opentelemetry_otlp::Compression::Zstd,
     }
 }
 
-/// The log exporter for the configured collector. Call inside a tokio runtime for gRPC.
-pub fn log_exporter(config: &OtlpConfig) -> Result<LogExporter, Error> {
-    let err = build_error("logs", config);
-    match config.protocol {
-        OtlpProtocol::Grpc => LogExporter::builder()
-            .with_tonic()
-            .with_endpoint(config.endpoint.clone())
-            .with_tls_config(grpc_tls())
-            .build()
-            .map_err(err),
-        OtlpProtocol::HttpProtobuf => LogExporter::builder()
-            .with_http()
-            .with_endpoint(format!("{}/v1/logs", config.endpoint))
-            .build()
-            .map_err(err),
+/// The SDK's temporality for a preference (low memory is delta for synchronous counters and
+/// histograms, which is what the SDK's `LowMemory` means).
+pub(crate) fn temporality(p: TemporalityPreference) -> Temporality {
+    match p {
+        TemporalityPreference::Cumulative => Temporality::Cumulative,
+        TemporalityPreference::Delta => Temporality::Delta,
+        TemporalityPreference::LowMemory => Temporality::LowMemory,
+    }
+}
+
+/// gRPC metadata from the signal's headers.
+fn metadata(signal: &OtlpSignal) -> Result<tonic::metadata::MetadataMap, Error> {
+    let mut map = tonic::metadata::MetadataMap::new();
+    for (name, value) in &signal.headers {
+        // Names and values were validated by the configuration; parsing cannot fail on them.
+        let key = tonic::metadata::AsciiMetadataKey::from_bytes(name.as_bytes()).map_err(|_| {
+            build_error(signal)(format!("{}: `{name}` is not a gRPC metadata key", signal.sources.headers))
+        })?;
+        let value = value.expose().parse().map_err(|_| {
+            build_error(signal)(format!("{}: the value of `{name}` is not valid metadata", signal.sources.headers))
+        })?;
+        map.append(key, value);
+    }
+    Ok(map)
+}
+
+/// Headers for the HTTP exporter, which percent-decodes values: a literal `%` must survive.
+fn http_headers(signal: &OtlpSignal) -> HashMap<String, String> {
+    signal.headers.iter().map(|(n, v)| (n.clone(), v.expose().replace('%', "%25"))).collect()
+}
+
+/// reqwest's blocking client with the signal's timeout and TLS material. Built on a thread of
+/// its own: the blocking client starts (and later drops) a runtime, which panics inside one.
+fn blocking_client(signal: &OtlpSignal, tls: &TlsMaterial) -> Result<reqwest::blocking::Client, Error> {
+    let (certs, identity) = tls.reqwest().map_err(build_error(signal))?;
+    let timeout = signal.timeout;
+    let built = std::thread::spawn(move || {
+        let mut b = reqwest::blocking::Client::builder().timeout(timeout).tls_certs_merge(certs);
+        if let Some(id) = identity {
+            b = b.identity(id);
+        }
+        b.build().map_err(|e| e.to_string())
+    })
+    .join()
+    .map_err(|_| build_error(signal)("the HTTP client could not be built".into()))?;
+    built.map_err(build_error(signal))
+}
+
+macro_rules! build_exporter {
+    ($kind:ident, $signal:expr, $($temporality:expr)?) => {{
+        let signal: &OtlpSignal = $signal;
+        let err = build_error(signal);
+        let tls = TlsMaterial::load(signal)?;
+        match signal.protocol {
+            OtlpProtocol::Grpc => {
+                let mut b = $kind::builder()
+                    $(.with_temporality($temporality))?
+                    .with_tonic()
+                    .with_endpoint(signal.endpoint.clone())
+                    .with_timeout(signal.timeout)
+                    .with_metadata(metadata(signal)?)
+                    .with_tls_config(tls.tonic());
+                if let Some(c) = signal.compression {
+                    b = b.with_compression(compression(c));
+                }
+                b.build().map_err(|e| err(e.to_string()))
+            }
+            OtlpProtocol::HttpProtobuf => {
+                let mut b = $kind::builder()
+                    $(.with_temporality($temporality))?
+                    .with_http()
+                    .with_endpoint(signal.endpoint.clone())
+                    .with_timeout(signal.timeout)
+                    .with_headers(http_headers(signal))
+                    .with_http_client(blocking_client(signal, &tls)?);
+                if let Some(c) = signal.compression {
+                    b = b.with_compression(compression(c));
+                }
+                b.build().map_err(|e| err(e.to_string()))
+            }
+        }
+    }};
+}
+
+/// A periodic reader pushing every `metric_export_interval` to the metrics endpoint, `None`
+/// when metrics are not exported over OTLP. Call inside a tokio runtime (the gRPC channel
+/// lives on it). Each export's outcome is recorded in `status` (the readiness check reads it).
+pub fn metric_reader(
+    config: &OtlpConfig,
+    status: ExportStatus,
+) -> Result<Option<PeriodicReader<TrackedExporter<MetricExporter>>>, Error> {
+    let Some(signal) = &config.metrics else { return Ok(None) };
+    let exporter = build_exporter!(MetricExporter, signal, temporality(config.temporality))?;
+    Ok(Some(
+        PeriodicReader::builder(TrackedExporter::new(exporter, status))
+            .with_interval(config.metric_export_interval)
+            .build(),
+    ))
+}
+
+/// The span exporter, `None` when spans are not exported over OTLP. Call inside a tokio
+/// runtime for gRPC.
+pub fn span_exporter(config: &OtlpConfig) -> Result<Option<SpanExporter>, Error> {
+    match &config.traces {
+        Some(signal) => build_exporter!(SpanExporter, signal,).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The log exporter, `None` when log records are not exported over OTLP. Call inside a tokio
+/// runtime for gRPC.
+pub fn log_exporter(config: &OtlpConfig) -> Result<Option<LogExporter>, Error> {
+    match &config.logs {
+        Some(signal) => build_exporter!(LogExporter, signal,).map(Some),
+        None => Ok(None),
     }
 }

@@ -158,13 +158,16 @@ pub(crate) fn install(
         };
         let _enter = handle.enter();
         let redactor = builder.redactor_ref().clone();
-        let spans = crate::export::otlp::span_exporter(otlp).map_err(exporter_error)?;
-        let tracer = pipeline::tracer_provider(spans, resource.clone(), redactor.clone());
-        shared.tracer_provider = Some(tracer.clone());
-        let logs = crate::export::otlp::log_exporter(otlp).map_err(exporter_error)?;
-        let logger = pipeline::logger_provider(logs, resource, redactor);
-        shared.logger_provider = Some(logger.clone());
-        builder = builder.tracer_provider(tracer).logger_provider(logger);
+        if let Some(spans) = crate::export::otlp::span_exporter(otlp).map_err(exporter_error)? {
+            let tracer = pipeline::tracer_provider(spans, resource.clone(), redactor.clone());
+            shared.tracer_provider = Some(tracer.clone());
+            builder = builder.tracer_provider(tracer);
+        }
+        if let Some(logs) = crate::export::otlp::log_exporter(otlp).map_err(exporter_error)? {
+            let logger = pipeline::logger_provider(logs, resource, redactor);
+            shared.logger_provider = Some(logger.clone());
+            builder = builder.logger_provider(logger);
+        }
     }
     subscriber::install_global(builder.build_layer(std::io::stdout)?)?;
     shared.installed.store(true, Ordering::Release);
