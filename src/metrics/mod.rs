@@ -28,6 +28,7 @@ mod consensus;
 pub mod data;
 mod errors;
 mod events;
+mod exposition;
 mod gaming;
 mod histogram;
 mod mobile;
@@ -39,6 +40,7 @@ mod system;
 pub use consensus::ConsensusMetrics;
 pub use errors::ErrorMetrics;
 pub use events::EventMetrics;
+pub use exposition::ExpositionMetrics;
 pub use gaming::GamingMetrics;
 pub use mobile::MobileMetrics;
 pub use network::NetworkMetrics;
@@ -95,6 +97,7 @@ struct Groups {
     mobile: MobileMetrics,
     errors: ErrorMetrics,
     events: EventMetrics,
+    exposition: ExpositionMetrics,
     histograms: Arc<HistogramRegistry>,
 }
 
@@ -120,6 +123,7 @@ impl Metrics {
                 mobile: MobileMetrics::new(&meter, options.device_probe, options.collection_interval),
                 errors: ErrorMetrics::new(&meter),
                 events: EventMetrics::new(&meter, &mut histograms),
+                exposition: ExpositionMetrics::new(&mut histograms),
                 histograms: Arc::new(histograms),
             }),
         }
@@ -187,6 +191,10 @@ impl Metrics {
     /// Operation durations, business and security events (what the logging macros record).
     pub fn events(&self) -> &EventMetrics {
         &self.inner.events
+    }
+    /// What serving `/metrics` costs (recorded by the Prometheus bridge).
+    pub fn exposition(&self) -> &ExpositionMetrics {
+        &self.inner.exposition
     }
 }
 

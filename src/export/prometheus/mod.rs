@@ -24,7 +24,10 @@
 //! ```
 
 mod gather;
+mod http;
+mod negotiate;
 mod openmetrics;
+mod share;
 mod text;
 
 pub use openmetrics::CONTENT_TYPE as OPENMETRICS_CONTENT_TYPE;
@@ -32,13 +35,14 @@ pub use text::CONTENT_TYPE;
 
 use crate::metrics::data::HistogramSource;
 use crate::metrics::Metrics;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use crate::semconv::ExpositionFormat;
 use axum::routing::get;
 use axum::Router;
 use gather::Labeling;
 use opentelemetry_prometheus::PrometheusExporter;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 /// Renders what the Prometheus reader collects, plus our histograms, as an exposition.
 #[derive(Clone)]
@@ -46,6 +50,11 @@ pub struct PrometheusBridge {
     registry: prometheus::Registry,
     labeling: Arc<Labeling>,
     histograms: Arc<RwLock<Vec<Arc<dyn HistogramSource>>>>,
+    /// Where the bridge records its own costs, once attached.
+    own_metrics: Arc<RwLock<Option<Metrics>>>,
+    pages: Arc<http::Pages>,
+    /// Size of the last page, to size the next one's buffer.
+    last_size: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for PrometheusBridge {
@@ -70,15 +79,21 @@ impl PrometheusBridge {
             registry,
             labeling: Arc::new(Labeling::new(constant_labels.into_iter().collect())),
             histograms: Arc::new(RwLock::new(Vec::new())),
+            own_metrics: Arc::new(RwLock::new(None)),
+            pages: Arc::new(http::Pages::new()),
+            last_size: Arc::new(AtomicUsize::new(16 * 1024)),
         };
         Ok((bridge, reader))
     }
 
-    /// Serves `metrics`' histograms too. Histograms live outside the SDK, so a bridge that was
-    /// never attached shows counters and gauges only. Attaching the same handle twice is a
-    /// no-op.
+    /// Serves `metrics`' histograms too, and records the bridge's own costs (scrape duration,
+    /// page size) into it. Histograms live outside the SDK, so a bridge that was never
+    /// attached shows counters and gauges only. Attaching the same handle twice is a no-op.
     pub fn attach(&self, metrics: &Metrics) {
         self.attach_histograms(metrics.histogram_source());
+        if let Ok(mut own) = self.own_metrics.write() {
+            *own = Some(metrics.clone());
+        }
     }
 
     /// Serves the families of any [`HistogramSource`] (what [`PrometheusBridge::attach`] uses).
@@ -97,40 +112,47 @@ impl PrometheusBridge {
 
     /// Collects and renders the classic text exposition.
     pub fn render(&self) -> String {
-        let mut out = Vec::with_capacity(16 * 1024);
+        let mut out = Vec::with_capacity(self.size_hint());
         text::encode(&self.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
 
     /// Collects and renders OpenMetrics 1.0 text, with exemplars on histogram buckets.
     pub fn render_openmetrics(&self) -> String {
-        let mut out = Vec::with_capacity(16 * 1024);
+        let mut out = Vec::with_capacity(self.size_hint());
         openmetrics::encode(&self.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
 
+    fn size_hint(&self) -> usize {
+        // A little headroom, so a page that grew by a few series does not reallocate.
+        self.last_size.load(Ordering::Relaxed) + 1024
+    }
+
+    fn own_metrics(&self) -> Option<Metrics> {
+        self.own_metrics.read().ok().and_then(|m| m.clone())
+    }
+
+    fn note_page(&self, format: ExpositionFormat, bytes: usize) {
+        self.last_size.store(bytes, Ordering::Relaxed);
+        if let Some(m) = self.own_metrics() {
+            m.exposition().page_rendered(format, bytes);
+        }
+    }
+
+    fn note_scrape(&self, format: ExpositionFormat, took: Duration) {
+        if let Some(m) = self.own_metrics() {
+            m.exposition().scrape_answered(format, took);
+        }
+    }
+
     /// An axum router with `GET /metrics`; every other path is 404 and other methods 405.
+    ///
+    /// `Accept: application/openmetrics-text` gets OpenMetrics 1.0 with exemplars, anything
+    /// else the classic text; `Accept-Encoding: gzip` gets a gzipped body. Concurrent scrapes
+    /// share one render, which runs on the blocking pool so a large page never stalls the
+    /// async workers.
     pub fn router(&self) -> Router {
-        let bridge = self.clone();
-        Router::new().route(
-            "/metrics",
-            get(move || {
-                let bridge = bridge.clone();
-                async move {
-                    // Collection walks every series: keep it off the async workers so a large
-                    // scrape never stalls request handling or instrumented tasks.
-                    match tokio::task::spawn_blocking(move || bridge.render()).await {
-                        Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
-                        Err(e) => {
-                            tracing::error!(error = %e, "metrics render task failed");
-                            Response::builder()
-                                .status(StatusCode::INTERNAL_SERVER_ERROR)
-                                .body("metrics collection failed\n".into())
-                                .unwrap_or_default()
-                        }
-                    }
-                }
-            }),
-        )
+        Router::new().route("/metrics", get(http::metrics)).with_state(self.clone())
     }
 }
