@@ -1,7 +1,7 @@
 //! OTLP metric export from `init_with` reaches a loopback receiver over gRPC and over
 //! HTTP/protobuf, and decodes to the registry's names and the configured resource.
 
-use bitcraps_otel::config::OtlpProtocol;
+use bitcraps_otel::config::{Exporter, OtlpProtocol, Signal};
 use bitcraps_otel::semconv::{self, ErrorCategory, ErrorSeverity, GameType};
 use bitcraps_otel::{init_with, Config};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
@@ -100,6 +100,10 @@ async fn round_trip(protocol: OtlpProtocol) {
         .otlp_endpoint(endpoint)
         .otlp_protocol(protocol)
         .metric_export_interval(Duration::from_millis(200))
+        // This receiver speaks only the metrics service; spans and log records (init logs its
+        // configuration) would be refused and fail the shutdown.
+        .exporter(Signal::Traces, Exporter::None)
+        .exporter(Signal::Logs, Exporter::None)
         .build()
         .expect("config");
     let telemetry = init_with(config).expect("init");
