@@ -558,7 +558,7 @@ fn prometheus_config_passes_promtool() {
     if tool_missing("promtool") {
         return;
     }
-    let path = repo().join("deploy/prometheus/prometheus.yml");
+    let path = repo().join("deploy/prometheus.yml");
     let out = Command::new("promtool").arg("check").arg("config").arg(&path).output().expect("run promtool");
     assert!(
         out.status.success(),

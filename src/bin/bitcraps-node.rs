@@ -1,12 +1,18 @@
 //! `bitcraps-node`: a simulated BitCraps node instrumented only through `bitcraps_otel`.
 //!
 //! Serves Prometheus metrics on `BITCRAPS_PROMETHEUS_ADDR` (default `0.0.0.0:9090`) and pushes
-//! OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Logs JSON lines on stdout (`RUST_LOG` for
-//! levels, `BITCRAPS_LOG_FORMAT=pretty` for humans) through the SDK's logging, which `start`
-//! installs. Stops cleanly on ctrl-c or SIGTERM.
+//! OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Logs readable lines on a terminal and JSON
+//! lines otherwise, through the SDK's logging, which `start` installs (`--help` says more).
+//! Stops cleanly on ctrl-c or SIGTERM.
 
+#[path = "node/output.rs"]
+mod output;
+#[path = "node/rules.rs"]
+mod rules;
 #[path = "node/signals.rs"]
 mod signals;
+#[path = "node/summary.rs"]
+mod summary;
 
 use bitcraps_otel::alerting::{self, AlertingConfig, AlertingSystem, LogNotifier, RuleSet};
 use bitcraps_otel::metrics::probe::SimulatedProbe;
@@ -18,7 +24,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "bitcraps-node", version, about = "A simulated BitCraps node instrumented with bitcraps-otel")]
+#[command(
+    name = "bitcraps-node",
+    version,
+    about = "A simulated BitCraps node instrumented with bitcraps-otel",
+    after_help = output::AFTER_HELP
+)]
 struct Args {
     /// Mean simulated events per second (bets, rolls, consensus rounds, peer messages...).
     #[arg(long, env = "BITCRAPS_SIM_RATE", default_value_t = 50.0)]
@@ -43,6 +54,13 @@ struct Args {
     /// Run no alert engine (and register no alert metric reader).
     #[arg(long)]
     no_alerting: bool,
+    /// Inject no simulated incidents (consensus forks, security events, critical errors).
+    #[arg(long)]
+    no_incidents: bool,
+    /// One-line summary every this long (`10s`, `1m`) or `off`; default 10s on a terminal,
+    /// off in JSON.
+    #[arg(long, env = "BITCRAPS_SUMMARY", value_parser = output::parse_summary, value_name = "INTERVAL|off")]
+    summary: Option<output::Summary>,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +84,9 @@ async fn run(args: Args) -> ExitCode {
     // the first poll of a lazily created handler would otherwise kill the node undrained.
     let mut signals = signals::Signals::install();
     let mut builder = ConfigBuilder::from_env();
+    if let Some(format) = output::default_format() {
+        builder = builder.log_format(format);
+    }
     if let Some(addr) = args.prometheus_addr {
         builder = builder.prometheus_addr(addr);
     }
@@ -108,6 +129,12 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    tracing::info!(
+        "bitcraps-node {}: simulating a BitCraps node at {} events/s{} (ctrl-c to stop, --help for more)",
+        env!("CARGO_PKG_VERSION"),
+        args.rate,
+        if args.no_incidents { ", without incidents" } else { ", with simulated incidents" },
+    );
     if let Some(addr) = telemetry.prometheus_addr() {
         tracing::info!(%addr, "serving Prometheus metrics on http://{addr}/metrics");
     }
@@ -142,7 +169,18 @@ async fn run(args: Args) -> ExitCode {
             "--rate is more than the simulator generates; it runs at its maximum instead"
         );
     }
-    let sim = Simulator::new(telemetry.metrics().clone(), SimConfig { rate: args.rate, seed: args.seed });
+    let mut sim = Simulator::new(telemetry.metrics().clone(), SimConfig { rate: args.rate, seed: args.seed });
+    if args.no_incidents {
+        sim = sim.without_incidents();
+    }
+    let format = telemetry.config().log_format();
+    let summary_task = output::summary_interval(args.summary, format).map(|every| {
+        let style = match format {
+            bitcraps_otel::logging::LogFormat::Json => summary::Style::Fields,
+            bitcraps_otel::logging::LogFormat::Pretty => summary::Style::Sentence,
+        };
+        summary::spawn(every, style, sim.progress(), _alerting.clone())
+    });
     let (stop_sim, sim_stopped) = tokio::sync::oneshot::channel::<()>();
     let sim_task = tokio::spawn(sim.run(async move {
         let _ = sim_stopped.await;
@@ -168,6 +206,9 @@ async fn run(args: Args) -> ExitCode {
             "shutdown requested: not ready, draining (send it again to exit at once)"
         );
         tokio::time::sleep(drain).await;
+    }
+    if let Some(task) = &summary_task {
+        task.abort();
     }
     let _ = stop_sim.send(());
     let stats = sim_task.await.unwrap_or_default();
@@ -206,7 +247,7 @@ fn start_alerting(
         Ok(n) => tracing::info!(channels = n, "notification channels registered"),
         Err(e) => tracing::error!(error = %e, "notification channels not registered"),
     }
-    if let Err(e) = system.apply(&set) {
+    if let Err(e) = rules::apply(&system, &set) {
         tracing::error!(error = %e, "alert rules not applied");
     }
     if let Err(e) = system.start_background() {
@@ -220,7 +261,10 @@ fn start_alerting(
         tokio::spawn(async move {
             while hangup.recv().await {
                 let Some(system) = weak.upgrade() else { return };
-                match system.load_file(&path) {
+                match alerting::load_rules_file(&path)
+                    .map_err(alerting::AlertError::from)
+                    .and_then(|set| rules::apply(&system, &set))
+                {
                     Ok(()) => {
                         tracing::info!(rules = system.rules().len(), path = %path.display(), "alert rules reloaded")
                     }

@@ -33,11 +33,13 @@ pub mod pipeline;
 pub mod propagation;
 pub mod redact;
 pub mod subscriber;
+mod terminal;
 
 pub use context::{clear_correlation_context, set_correlation_context, CorrelationContext, CorrelationGuard, Scoped};
 pub use format::LogFormat;
 pub use redact::{Redactor, DEFAULT_SECRET_FIELDS, REDACTED};
 pub use subscriber::LoggingBuilder;
+pub use terminal::stdout_wants_colour;
 
 use crate::config::{Config, ConfigError};
 use opentelemetry_sdk::logs::SdkLoggerProvider;

@@ -70,6 +70,7 @@ pub struct LoggingBuilder {
     redactor: Redactor,
     tracer_provider: Option<SdkTracerProvider>,
     logger_provider: Option<SdkLoggerProvider>,
+    colour: bool,
 }
 
 impl Default for LoggingBuilder {
@@ -80,6 +81,7 @@ impl Default for LoggingBuilder {
             redactor: Redactor::default(),
             tracer_provider: None,
             logger_provider: None,
+            colour: false,
         }
     }
 }
@@ -90,7 +92,9 @@ impl LoggingBuilder {
         Self::default()
     }
 
-    /// The logging settings of `config` (filter, format, extra secret names).
+    /// The logging settings of `config` (filter, format, extra secret names), for lines on
+    /// stdout: the human-readable format is coloured when stdout is a terminal (and `NO_COLOR`
+    /// is unset).
     pub fn from_config(config: &crate::Config) -> Self {
         LoggingBuilder {
             filter: config.log_filter().to_string(),
@@ -98,7 +102,14 @@ impl LoggingBuilder {
             redactor: Redactor::new(config.redacted_fields()),
             tracer_provider: None,
             logger_provider: None,
+            colour: super::terminal::stdout_wants_colour(),
         }
+    }
+
+    /// ANSI colours in the human-readable format (off by default; JSON is never coloured).
+    pub fn colour(mut self, on: bool) -> Self {
+        self.colour = on;
+        self
     }
 
     /// `RUST_LOG`-style directives, e.g. `info,bitcraps_otel::alerting=debug`.
@@ -159,7 +170,7 @@ impl LoggingBuilder {
             .logger_provider
             .as_ref()
             .map(|p| Exported(opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(p)));
-        let format = FormatLayer::new(writer, self.format, self.redactor.clone());
+        let format = FormatLayer::new(writer, self.format, self.redactor.clone(), self.colour, &filter);
         let base = filter.and_then(spans).and_then(format);
         // No `Option` layer: a `None` layer answers "off" to level hints, and behind the
         // global switch that answer would silence everything.

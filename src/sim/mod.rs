@@ -58,6 +58,10 @@ pub struct SimStats {
     pub bets: u64,
     /// Consensus rounds run.
     pub rounds: u64,
+    /// Open peer connections.
+    pub peers: u64,
+    /// Incidents injected: consensus forks, security events, critical errors.
+    pub incidents: u64,
 }
 
 /// Drives a simulated node. Call [`Simulator::advance`] with elapsed time, or
@@ -70,6 +74,11 @@ pub struct Simulator {
     table: Table,
     connections: Vec<PeerTransport>,
     stats: SimStats,
+    /// Whether forks, security events and critical errors are injected.
+    incidents: bool,
+    /// Incident kinds already announced at WARN (later ones go to DEBUG).
+    announced: Vec<&'static str>,
+    progress: tokio::sync::watch::Sender<SimStats>,
 }
 
 /// Relative weights of the event kinds; peer traffic dominates, errors are rare.
@@ -115,6 +124,9 @@ impl Simulator {
             table: Table::default(),
             connections: Vec::new(),
             stats: SimStats::default(),
+            incidents: true,
+            announced: Vec::new(),
+            progress: tokio::sync::watch::Sender::new(SimStats::default()),
         };
         // A node joins the mesh with a few peers and a game or two.
         for _ in 0..4 {
@@ -126,7 +138,40 @@ impl Simulator {
 
     /// Counts so far.
     pub fn stats(&self) -> SimStats {
-        SimStats { games_completed: self.table.completed, bets: self.table.bets, ..self.stats }
+        SimStats {
+            games_completed: self.table.completed,
+            bets: self.table.bets,
+            peers: self.connections.len() as u64,
+            ..self.stats
+        }
+    }
+
+    /// Injects no incidents: no consensus forks, no security events (invalid signatures) and
+    /// no critical errors, so no alert fires on them.
+    pub fn without_incidents(mut self) -> Simulator {
+        self.incidents = false;
+        self
+    }
+
+    /// The counts as [`Simulator::run`] goes, updated every tick.
+    pub fn progress(&self) -> tokio::sync::watch::Receiver<SimStats> {
+        self.progress.subscribe()
+    }
+
+    /// Counts an injected incident; the first of each kind is announced at WARN, labelled as
+    /// simulated, so nobody mistakes the alert that follows for a real one.
+    fn incident(&mut self, kind: &'static str) {
+        self.stats.incidents += 1;
+        if self.announced.contains(&kind) {
+            tracing::debug!(simulated = true, incident = kind, "simulated incident injected: {kind}");
+        } else {
+            self.announced.push(kind);
+            tracing::warn!(
+                simulated = true,
+                incident = kind,
+                "simulated incident injected: {kind} (the simulator makes these on purpose; alerts on them are expected)"
+            );
+        }
     }
 
     /// Runs every event that falls within the next `elapsed`.
@@ -169,6 +214,7 @@ impl Simulator {
                     let now = tokio::time::Instant::now();
                     self.advance_at_most(now - last, MAX_EVENTS_PER_TICK);
                     last = now;
+                    self.progress.send_replace(self.stats());
                 }
             }
         }
@@ -225,6 +271,7 @@ impl Simulator {
                 }
             }
             Event::Error => {
+                let m = m.clone();
                 let category = ErrorCategory::ALL[self.rng.random_range(0..ErrorCategory::ALL.len() - 1)];
                 let severity = *pick_weighted(
                     &mut self.rng,
@@ -235,7 +282,23 @@ impl Simulator {
                         (ErrorSeverity::Critical, 3),
                     ],
                 );
-                m.errors().record(category, severity);
+                let incident = category == ErrorCategory::Security || severity == ErrorSeverity::Critical;
+                match (incident, self.incidents) {
+                    (false, _) => m.errors().record(category, severity),
+                    (true, true) => {
+                        m.errors().record(category, severity);
+                        self.incident(if category == ErrorCategory::Security {
+                            "security error"
+                        } else {
+                            "critical error"
+                        });
+                    }
+                    // An ordinary error in its place keeps the error rate's shape.
+                    (true, false) => m.errors().record(
+                        if category == ErrorCategory::Security { ErrorCategory::Network } else { category },
+                        ErrorSeverity::Warning,
+                    ),
+                }
             }
         }
     }
@@ -247,16 +310,16 @@ impl Simulator {
     }
 
     fn consensus_round(&mut self) {
-        let m = &self.metrics;
+        let incidents = self.incidents;
         self.stats.rounds += 1;
         // Rounds settle in tens of milliseconds, with a long tail when votes straggle.
         let decided = LogNormal::new((0.06f64).ln(), 0.7).map_or(0.06, |d| d.sample(&mut self.rng));
         let decided = Duration::from_secs_f64(decided.min(30.0));
-        m.consensus().record_latency(decided);
+        self.metrics.consensus().record_latency(decided);
         // What `log_performance!("consensus_decision", ..)` records in a real node.
-        m.events().operation(OperationName::ConsensusDecision, decided);
+        self.metrics.events().operation(OperationName::ConsensusDecision, decided);
         if self.rng.random_bool(0.96) {
-            m.consensus().proposal_accepted();
+            self.metrics.consensus().proposal_accepted();
         } else {
             let reason = *pick_weighted(
                 &mut self.rng,
@@ -264,17 +327,19 @@ impl Simulator {
                     (ConsensusRejectionReason::Timeout, 5),
                     (ConsensusRejectionReason::StaleRound, 3),
                     (ConsensusRejectionReason::Conflict, 2),
-                    (ConsensusRejectionReason::InvalidSignature, 1),
+                    (ConsensusRejectionReason::InvalidSignature, if incidents { 1 } else { 0 }),
                 ],
             );
-            m.consensus().proposal_rejected_for(reason);
+            self.metrics.consensus().proposal_rejected_for(reason);
             if reason == ConsensusRejectionReason::InvalidSignature {
-                m.errors().record(ErrorCategory::Security, ErrorSeverity::High);
+                self.metrics.errors().record(ErrorCategory::Security, ErrorSeverity::High);
+                self.incident("invalid signature (security event)");
             }
         }
-        if self.rng.random_bool(0.003) {
-            m.consensus().fork_detected();
-            m.errors().record(ErrorCategory::Consensus, ErrorSeverity::Critical);
+        if self.rng.random_bool(0.003) && incidents {
+            self.metrics.consensus().fork_detected();
+            self.metrics.errors().record(ErrorCategory::Consensus, ErrorSeverity::Critical);
+            self.incident("consensus fork");
         }
     }
 }
