@@ -30,7 +30,7 @@ fn second_init_is_an_error_until_the_guard_is_dropped() {
 }
 
 #[test]
-fn outside_tokio_the_guard_owns_a_runtime_and_frees_the_port_on_drop() {
+fn outside_tokio_the_guard_owns_a_runtime_and_stops_serving_on_drop() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let telemetry = init_with(loopback()).expect("init");
     let addr = telemetry.prometheus_addr().expect("bridge address");
@@ -42,6 +42,27 @@ fn outside_tokio_the_guard_owns_a_runtime_and_frees_the_port_on_drop() {
     drop(telemetry);
     assert!(try_http("GET", addr, "/metrics").is_none(), "the bridge still answers after drop");
     assert!(bitcraps_otel::metrics::Metrics::global().is_none());
+}
+
+/// Free means free: a port can be bound again the moment the guard's drop returns (a node
+/// restarting its telemetry, or a test reusing the port). Twenty rounds, because the window
+/// is short.
+#[test]
+#[ignore = "bug: drop/shutdown only signals the servers to stop (ServerHandle::stop's JoinHandle is dropped) and shuts an owned runtime down in the background, so the listener may still hold the port when drop returns (AddrInUse in about 1 round of 10). Fix in src/telemetry.rs shutdown_inner: wait, with a bound, for the accept loops to end"]
+fn dropping_the_guard_frees_its_ports_before_drop_returns() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    for round in 0..20 {
+        let telemetry = init_with(loopback()).expect("init");
+        let ports = [telemetry.prometheus_addr().expect("bridge"), telemetry.health_addr().expect("health")];
+        for addr in ports {
+            assert!(try_http("GET", addr, "/health").is_some(), "{addr} serves before drop");
+        }
+        drop(telemetry);
+        for addr in ports {
+            let rebound = std::net::TcpListener::bind(addr);
+            assert!(rebound.is_ok(), "round {round}: {addr} is still taken after drop: {rebound:?}");
+        }
+    }
 }
 
 #[test]
