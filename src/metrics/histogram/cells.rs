@@ -11,11 +11,12 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-/// Eight words: one cache line on the machines this runs on.
-#[repr(align(64))]
+/// Sixteen words, 128-byte aligned: two cache lines, because x86 prefetches lines in
+/// adjacent pairs, so stripes closer than 128 bytes would still slow each other down.
+#[repr(align(128))]
 struct Line([AtomicU64; WORDS_PER_LINE]);
 
-const WORDS_PER_LINE: usize = 8;
+const WORDS_PER_LINE: usize = 16;
 /// Word offsets inside a stripe; bucket counts follow.
 const SUM: usize = 0;
 const MIN: usize = 1;
@@ -75,8 +76,10 @@ fn from_order_key(k: u64) -> f64 {
     }
 }
 
-/// The striped storage of one series.
-pub(crate) struct SeriesCells {
+/// The striped storage of every series of one histogram, in one allocation: series `s`,
+/// stripe `t` starts at line `(s * stripes + t) * lines_per_stripe`, so a recording is a
+/// couple of multiplications away from its words.
+pub(crate) struct StripedCells {
     lines: Box<[Line]>,
     lines_per_stripe: usize,
     stripe_mask: usize,
@@ -93,37 +96,44 @@ pub(crate) struct SeriesTotals {
     pub(crate) max: f64,
 }
 
-impl SeriesCells {
-    /// Storage for `bounds.len() + 1` buckets.
-    pub(crate) fn new(bounds: &[f64]) -> SeriesCells {
-        Self::with_stripes(bounds, stripe_count())
+impl StripedCells {
+    /// Storage for `series` series of `buckets` buckets each.
+    pub(crate) fn new(series: usize, buckets: usize) -> StripedCells {
+        Self::with_stripes(series, buckets, stripe_count())
     }
 
-    pub(crate) fn with_stripes(bounds: &[f64], stripes: usize) -> SeriesCells {
+    pub(crate) fn with_stripes(series: usize, buckets: usize, stripes: usize) -> StripedCells {
         let stripes = stripes.max(1).next_power_of_two();
-        let buckets = bounds.len() + 1;
         let lines_per_stripe = (FIRST_BUCKET + buckets).div_ceil(WORDS_PER_LINE);
-        let lines = (0..stripes * lines_per_stripe)
+        let lines = (0..series * stripes * lines_per_stripe)
             .map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0))))
             .collect::<Box<[Line]>>();
-        let cells = SeriesCells { lines, lines_per_stripe, stripe_mask: stripes - 1, buckets };
-        for s in 0..stripes {
-            cells.word(s, MIN).store(u64::MAX, Ordering::Relaxed);
-            cells.word(s, MAX).store(0, Ordering::Relaxed);
+        let cells = StripedCells { lines, lines_per_stripe, stripe_mask: stripes - 1, buckets };
+        for s in 0..series {
+            for t in 0..stripes {
+                let base = cells.base(s, t);
+                cells.word(base, MIN).store(u64::MAX, Ordering::Relaxed);
+            }
         }
         cells
     }
 
+    /// First line of series `s`, stripe `t`.
     #[inline]
-    fn word(&self, stripe: usize, w: usize) -> &AtomicU64 {
-        &self.lines[stripe * self.lines_per_stripe + w / WORDS_PER_LINE].0[w % WORDS_PER_LINE]
+    fn base(&self, series: usize, stripe: usize) -> usize {
+        (series * (self.stripe_mask + 1) + stripe) * self.lines_per_stripe
     }
 
-    /// Adds one finite value that falls in `bucket`.
     #[inline]
-    pub(crate) fn record(&self, bucket: usize, v: f64) {
-        let stripe = thread_ordinal() & self.stripe_mask;
-        let sum = self.word(stripe, SUM);
+    fn word(&self, base: usize, w: usize) -> &AtomicU64 {
+        &self.lines[base + w / WORDS_PER_LINE].0[w % WORDS_PER_LINE]
+    }
+
+    /// Adds one finite value that falls in `bucket` to `series`.
+    #[inline]
+    pub(crate) fn record(&self, series: usize, bucket: usize, v: f64) {
+        let base = self.base(series, thread_ordinal() & self.stripe_mask);
+        let sum = self.word(base, SUM);
         let mut cur = sum.load(Ordering::Relaxed);
         loop {
             let next = (f64::from_bits(cur) + v).to_bits();
@@ -134,27 +144,28 @@ impl SeriesCells {
         }
         let key = order_key(v);
         // Min and max settle quickly: after the first few values a plain load is all it takes.
-        let min = self.word(stripe, MIN);
+        let min = self.word(base, MIN);
         if key < min.load(Ordering::Relaxed) {
             min.fetch_min(key, Ordering::Relaxed);
         }
-        let max = self.word(stripe, MAX);
+        let max = self.word(base, MAX);
         if key > max.load(Ordering::Relaxed) {
             max.fetch_max(key, Ordering::Relaxed);
         }
         // Release: a reader that sees this count also sees the min, max and sum written above,
         // so a counted stripe never reports the empty min/max.
-        self.word(stripe, FIRST_BUCKET + bucket).fetch_add(1, Ordering::Release);
+        self.word(base, FIRST_BUCKET + bucket).fetch_add(1, Ordering::Release);
     }
 
-    /// The stripes added up, or `None` while nothing has been recorded.
-    pub(crate) fn totals(&self) -> Option<SeriesTotals> {
+    /// The stripes of `series` added up, or `None` while it has recorded nothing.
+    pub(crate) fn totals(&self, series: usize) -> Option<SeriesTotals> {
         let mut bucket_counts = vec![0u64; self.buckets];
         let (mut sum, mut min, mut max, mut count) = (0.0, u64::MAX, 0u64, 0u64);
-        for s in 0..=self.stripe_mask {
+        for t in 0..=self.stripe_mask {
+            let base = self.base(series, t);
             let mut stripe_count = 0;
             for (b, total) in bucket_counts.iter_mut().enumerate() {
-                let n = self.word(s, FIRST_BUCKET + b).load(Ordering::Acquire);
+                let n = self.word(base, FIRST_BUCKET + b).load(Ordering::Acquire);
                 *total += n;
                 stripe_count += n;
             }
@@ -162,9 +173,9 @@ impl SeriesCells {
                 continue;
             }
             count += stripe_count;
-            sum += f64::from_bits(self.word(s, SUM).load(Ordering::Relaxed));
-            min = min.min(self.word(s, MIN).load(Ordering::Relaxed));
-            max = max.max(self.word(s, MAX).load(Ordering::Relaxed));
+            sum += f64::from_bits(self.word(base, SUM).load(Ordering::Relaxed));
+            min = min.min(self.word(base, MIN).load(Ordering::Relaxed));
+            max = max.max(self.word(base, MAX).load(Ordering::Relaxed));
         }
         (count > 0).then(|| SeriesTotals {
             bucket_counts,
@@ -193,25 +204,28 @@ mod tests {
 
     #[test]
     fn an_empty_series_has_no_totals() {
-        assert_eq!(SeriesCells::new(&[1.0, 2.0]).totals(), None);
+        assert_eq!(StripedCells::new(2, 3).totals(1), None);
     }
 
     #[test]
-    fn totals_add_every_stripe() {
-        let cells = SeriesCells::with_stripes(&[1.0, 2.0], 4);
-        cells.record(0, 0.5);
-        cells.record(2, 9.0);
-        cells.record(1, -3.0);
-        let t = cells.totals().expect("recorded");
+    fn totals_add_every_stripe_of_their_own_series_only() {
+        let cells = StripedCells::with_stripes(3, 3, 4);
+        cells.record(1, 0, 0.5);
+        cells.record(1, 2, 9.0);
+        cells.record(1, 1, -3.0);
+        cells.record(2, 1, 1.5);
+        let t = cells.totals(1).expect("recorded");
         assert_eq!(t.bucket_counts, [1, 1, 1]);
         assert_eq!((t.count, t.sum, t.min, t.max), (3, 6.5, -3.0, 9.0));
+        assert_eq!(cells.totals(0), None);
+        assert_eq!(cells.totals(2).map(|t| (t.count, t.sum, t.min, t.max)), Some((1, 1.5, 1.5, 1.5)));
     }
 
     #[test]
     fn two_threads_on_one_series_lose_no_count() {
         // Both on one stripe as well as on their own: the atomics must add up either way.
         for stripes in [1, 8] {
-            let cells = SeriesCells::with_stripes(&[1.0], stripes);
+            let cells = StripedCells::with_stripes(1, 2, stripes);
             let per_thread = 200_000u64;
             std::thread::scope(|s| {
                 for t in 0..2 {
@@ -226,12 +240,12 @@ mod tests {
                             } else {
                                 2.0
                             };
-                            cells.record(usize::from(v > 1.0), v);
+                            cells.record(0, usize::from(v > 1.0), v);
                         }
                     });
                 }
             });
-            let t = cells.totals().expect("recorded");
+            let t = cells.totals(0).expect("recorded");
             assert_eq!(t.count, 2 * per_thread, "{stripes} stripes");
             assert_eq!(t.bucket_counts, [per_thread + per_thread / 2, per_thread / 2], "{stripes} stripes");
             // Every value is a multiple of 1/4, so the float sum is exact.

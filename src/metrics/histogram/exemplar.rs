@@ -5,6 +5,12 @@
 //! ([`opentelemetry::Context::map_current`], no clone), which is what `tracing-opentelemetry`
 //! keeps current inside an entered `tracing` span as well. A recording outside any span pays
 //! one thread-local read and one branch.
+//!
+//! Exemplars are stamped with the coarse real-time clock (on Linux and Android
+//! `CLOCK_REALTIME_COARSE`: a memory read, no syscall, one tick is 1 to 10 ms), and a bucket
+//! keeps the first qualifying recording of each tick: within a tick the slot is not rewritten,
+//! so a hot loop inside one span pays for one exemplar per tick rather than one per value.
+//! At scrape granularity (seconds) that is still the latest exemplar.
 
 use crate::config::ExemplarFilter;
 use crate::metrics::data::Exemplar;
@@ -45,6 +51,33 @@ pub(crate) fn candidate(filter: ExemplarFilter) -> Option<SpanIds> {
     }
 }
 
+/// Nanoseconds since the Unix epoch from the coarse real-time clock.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline]
+pub(crate) fn coarse_now_nanos() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec, and CLOCK_REALTIME_COARSE exists on every
+    // Linux since 2.6.32 (on failure the fine clock below serves).
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    if rc == 0 && ts.tv_sec >= 0 {
+        (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+    } else {
+        fine_now_nanos()
+    }
+}
+
+/// Elsewhere the standard clock (a new value nearly every call, so every exemplar is written).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[inline]
+pub(crate) fn coarse_now_nanos() -> u64 {
+    fine_now_nanos()
+}
+
+#[inline]
+fn fine_now_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// The latest exemplar of one bucket, behind a sequence lock: writers never wait (a writer
 /// that finds another one mid-write leaves the slot to it, which is "latest wins" give or take
 /// a few nanoseconds) and readers retry until they see a whole exemplar.
@@ -62,13 +95,21 @@ pub(crate) struct ExemplarSlot {
 impl ExemplarSlot {
     #[inline]
     pub(crate) fn write(&self, value: f64, ids: SpanIds) {
+        self.write_at(coarse_now_nanos(), value, ids);
+    }
+
+    #[inline]
+    fn write_at(&self, nanos: u64, value: f64, ids: SpanIds) {
+        if self.time_nanos.load(Ordering::Relaxed) == nanos {
+            // This tick already has its exemplar.
+            return;
+        }
         let seq = self.seq.load(Ordering::Relaxed);
         if seq & 1 == 1 || self.seq.compare_exchange(seq, seq + 1, Ordering::Relaxed, Ordering::Relaxed).is_err() {
             return;
         }
         // Keeps the data stores below from being seen before the odd sequence number.
         fence(Ordering::Release);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         let trace = u128::from_be_bytes(ids.trace_id);
         self.value.store(value.to_bits(), Ordering::Relaxed);
         self.time_nanos.store(nanos, Ordering::Relaxed);
@@ -108,6 +149,15 @@ impl ExemplarSlot {
             });
         }
         None
+    }
+}
+
+/// Waits until the coarse clock moves on, so the next write starts a new tick.
+#[cfg(test)]
+pub(crate) fn next_tick() {
+    let start = coarse_now_nanos();
+    while coarse_now_nanos() == start {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -154,6 +204,10 @@ mod tests {
         assert_eq!(slot.read(0), None);
         let ids = SpanIds { trace_id: *b"0123456789abcdef", span_id: *b"spanid!!" };
         slot.write(0.5, ids);
+        slot.write(0.6, SpanIds { span_id: *b"same-tic", ..ids });
+        let e = slot.read(4).expect("written");
+        assert_eq!((e.value, e.span_id), (0.5, *b"spanid!!"), "one exemplar per clock tick: the first stays");
+        next_tick();
         slot.write(0.75, SpanIds { span_id: *b"second!!", ..ids });
         let e = slot.read(4).expect("written");
         assert_eq!((e.bucket, e.value, e.trace_id, e.span_id), (4, 0.75, *b"0123456789abcdef", *b"second!!"));
@@ -166,10 +220,12 @@ mod tests {
         let stop = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|s| {
             s.spawn(|| {
-                for i in 0u8..=255 {
-                    for _ in 0..200 {
-                        // Every field derives from `i`: a mix of two writes would show.
-                        slot.write(f64::from(i), SpanIds { trace_id: [i; 16], span_id: [i; 8] });
+                for round in 0..200u64 {
+                    for i in 0u8..=255 {
+                        // Every field derives from `i`: a mix of two writes would show. Each
+                        // write gets a time of its own, as if a tick had passed.
+                        let nanos = 1 + round * 256 + u64::from(i);
+                        slot.write_at(nanos, f64::from(i), SpanIds { trace_id: [i; 16], span_id: [i; 8] });
                     }
                 }
                 stop.store(true, Ordering::Relaxed);
@@ -179,6 +235,8 @@ mod tests {
                 if let Some(e) = slot.read(0) {
                     let i = e.value as u8;
                     assert_eq!((e.trace_id, e.span_id), ([i; 16], [i; 8]), "torn exemplar");
+                    let nanos = e.time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+                    assert_eq!((nanos - 1) % 256, u64::from(i), "torn exemplar time");
                     seen += 1;
                 }
             }

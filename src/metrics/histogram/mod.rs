@@ -16,69 +16,92 @@ mod exemplar;
 use crate::config::ExemplarFilter;
 use crate::metrics::data::{HistogramFamily, HistogramPoint, HistogramSource};
 use crate::semconv::{AttributeEnum, Instrument, MetricDef};
-use cells::SeriesCells;
+use cells::StripedCells;
 use exemplar::ExemplarSlot;
 use opentelemetry::KeyValue;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// One series: its cells, its exemplars and its attribute set.
-struct Series {
-    cells: SeriesCells,
-    exemplars: Box<[ExemplarSlot]>,
-    attributes: Vec<KeyValue>,
-}
-
-/// Every series of one histogram instrument.
+/// Every series of one histogram instrument. Laid out for the recording path: the bounds and
+/// all the cells are one pointer away from the family.
 pub(crate) struct FamilyCells {
-    def: &'static MetricDef,
+    /// The upper bounds in fours, padded with +Inf (which no finite value exceeds), so the
+    /// bucket search is whole SIMD compares with no scalar tail.
+    bounds4: Box<[[f64; 4]]>,
+    bounds: &'static [f64],
     filter: ExemplarFilter,
+    cells: StripedCells,
+    /// `series × buckets` slots, series-major.
+    exemplars: Box<[ExemplarSlot]>,
+    attributes: Box<[Vec<KeyValue>]>,
+    def: &'static MetricDef,
     start_time: SystemTime,
-    series: Box<[Series]>,
 }
 
 impl FamilyCells {
     fn new(def: &'static MetricDef, filter: ExemplarFilter, sets: Vec<Vec<KeyValue>>) -> FamilyCells {
         debug_assert_eq!(def.instrument, Instrument::Histogram, "{}", def.name);
-        let series = sets
-            .into_iter()
-            .map(|attributes| Series {
-                cells: SeriesCells::new(def.buckets),
-                exemplars: (0..=def.buckets.len()).map(|_| ExemplarSlot::default()).collect(),
-                attributes,
-            })
+        let buckets = def.buckets.len() + 1;
+        let bounds4 = def
+            .buckets
+            .chunks(4)
+            .map(|c| std::array::from_fn(|i| c.get(i).copied().unwrap_or(f64::INFINITY)))
             .collect();
-        FamilyCells { def, filter, start_time: SystemTime::now(), series }
+        FamilyCells {
+            bounds4,
+            bounds: def.buckets,
+            filter,
+            cells: StripedCells::new(sets.len(), buckets),
+            exemplars: (0..sets.len() * buckets).map(|_| ExemplarSlot::default()).collect(),
+            attributes: sets.into_boxed_slice(),
+            def,
+            start_time: SystemTime::now(),
+        }
+    }
+
+    /// The bucket of `v`: how many upper bounds lie below it (bounds are inclusive, as
+    /// Prometheus `le` and OTel explicit buckets both say). Counting every bound, rather than
+    /// searching, has no chain of dependent comparisons and vectorizes.
+    #[inline]
+    fn bucket(&self, v: f64) -> usize {
+        self.bounds4.iter().map(|c| c.iter().map(|&b| usize::from(b < v)).sum::<usize>()).sum()
     }
 
     /// Records `v` in series `index`. Values that are not finite are ignored: they have no
     /// bucket and would poison the sum.
-    #[inline]
+    #[inline(always)]
     fn record(&self, index: usize, v: f64) {
-        if !v.is_finite() {
+        if !v.is_finite() || index >= self.attributes.len() {
             return;
         }
-        let Some(series) = self.series.get(index) else { return };
-        // Upper bounds are inclusive, as Prometheus `le` and OTel explicit buckets both say.
-        let bucket = self.def.buckets.partition_point(|&b| b < v);
-        series.cells.record(bucket, v);
+        let bucket = self.bucket(v);
+        self.cells.record(index, bucket, v);
         if let Some(ids) = exemplar::candidate(self.filter) {
-            if let Some(slot) = series.exemplars.get(bucket) {
-                slot.write(v, ids);
-            }
+            self.keep_exemplar(index, bucket, v, ids);
+        }
+    }
+
+    /// Out of line: only recordings inside a sampled span (or under `always_on`) come here.
+    #[inline(never)]
+    fn keep_exemplar(&self, index: usize, bucket: usize, v: f64, ids: exemplar::SpanIds) {
+        if let Some(slot) = self.exemplars.get(index * (self.bounds.len() + 1) + bucket) {
+            slot.write(v, ids);
         }
     }
 
     fn collect(&self) -> HistogramFamily {
+        let buckets = self.bounds.len() + 1;
         let points = self
-            .series
+            .attributes
             .iter()
-            .filter_map(|s| {
-                let totals = s.cells.totals()?;
-                let exemplars = s.exemplars.iter().enumerate().filter_map(|(b, slot)| slot.read(b)).collect();
+            .enumerate()
+            .filter_map(|(i, attributes)| {
+                let totals = self.cells.totals(i)?;
+                let slots = self.exemplars.get(i * buckets..(i + 1) * buckets).unwrap_or_default();
+                let exemplars = slots.iter().enumerate().filter_map(|(b, slot)| slot.read(b)).collect();
                 Some(HistogramPoint {
-                    attributes: s.attributes.clone(),
+                    attributes: attributes.clone(),
                     bounds: self.def.buckets,
                     bucket_counts: totals.bucket_counts,
                     count: totals.count,

@@ -96,6 +96,7 @@ fn always_on_keeps_recordings_outside_spans_and_the_latest_per_bucket_wins() {
         true,
         TraceState::default(),
     );
+    exemplar::next_tick();
     {
         let _g = Context::new().with_remote_span_context(sc).attach();
         latency.record(0.002);
