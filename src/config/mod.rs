@@ -207,4 +207,4 @@ pub use otlp::{
 };
 pub use otlp_settings::SignalSettings;
 pub use resource::{resource, DEFAULT_SERVICE_NAME};
-pub use summary::display_url;
+pub use summary::{display_url, display_url_in};
