@@ -127,3 +127,17 @@ fn typed_builder_values_are_checked_without_a_round_trip_through_text() {
     let e = Config::builder().otlp_endpoint("http://c:4317").otlp_timeout(Duration::ZERO).build().unwrap_err();
     assert_eq!(e.field(), "otlp_timeout");
 }
+
+#[test]
+fn quieted_sdk_targets_parse_and_yield_to_named_ones() {
+    for given in ["info", "debug,opentelemetry_sdk=debug", "warn,opentelemetry-otlp=info", "opentelemetry::global=info"]
+    {
+        let c = Config::builder().log_filter(given).build().expect("valid");
+        let d = c.log_directives();
+        crate::logging::subscriber::parse_filter(&d).unwrap_or_else(|e| panic!("{d}: {e}"));
+        assert!(d.starts_with(given), "{d}");
+    }
+    let d = Config::builder().log_filter("warn,opentelemetry-otlp=info").build().expect("valid").log_directives();
+    assert!(!d.contains("opentelemetry-otlp=error"), "{d}");
+    assert!(d.contains("opentelemetry_sdk=warn"), "{d}");
+}
