@@ -219,6 +219,8 @@ mod limits;
 mod otlp;
 mod otlp_settings;
 mod parse;
+#[cfg(test)]
+mod proptests;
 mod resource;
 mod summary;
 #[cfg(test)]
