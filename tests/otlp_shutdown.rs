@@ -143,6 +143,9 @@ fn a_collector_that_never_answers_is_cut_off_at_the_deadline() {
 fn a_collector_that_is_down_fails_the_final_export_at_once_naming_the_cause() {
     each_caller(Collector::Down, |caller, result, _| {
         let err = result.expect_err("the final export cannot succeed").to_string();
+        for signal in ["metrics", "traces", "logs"] {
+            assert!(err.contains(&format!("final {signal} export")), "{caller:?}: {signal} missing from {err}");
+        }
         assert!(err.contains("connection refused"), "{caller:?}: {err}");
         assert!(!err.contains("did not finish"), "{caller:?}: a refused connection waited for the deadline: {err}");
     });

@@ -43,6 +43,8 @@ impl Telemetry {
         // From here on a new `init` may start: what is left only touches this guard's providers.
         INITIALIZED.store(false, Ordering::Release);
 
+        // Held across the flush: an exporter's status goes away with the exporter.
+        let statuses = ExportStatus::all();
         let (tx, rx) = mpsc::channel();
         let flush = move || {
             let mut errors = Vec::new();
@@ -71,7 +73,7 @@ impl Telemetry {
         };
         // Cancels any export still in flight (the flush thread then ends on its own).
         self.runtimes.shutdown();
-        for status in ExportStatus::all() {
+        for status in statuses {
             if let Some((at, Err(cause))) = status.last() {
                 if at >= started {
                     errors.push(format!("final {} export to {} failed: {cause}", status.signal(), status.endpoint()));
