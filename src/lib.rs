@@ -42,4 +42,4 @@ mod telemetry;
 
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use error::Error;
-pub use telemetry::{init, init_with, Telemetry, TelemetryBuilder};
+pub use telemetry::{init, init_with, Telemetry, TelemetryBuilder, SHUTDOWN_DEADLINE};

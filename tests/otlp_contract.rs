@@ -182,6 +182,7 @@ async fn the_resource_and_temporality_come_from_the_environment() {
         ("OTEL_TRACES_EXPORTER", "none"),
         ("OTEL_LOGS_EXPORTER", "console"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "3600000"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "1234"),
         ("BITCRAPS_PROMETHEUS_ADDR", "off"),
         ("BITCRAPS_HEALTH_ADDR", "off"),
     ];
@@ -196,6 +197,13 @@ async fn the_resource_and_temporality_come_from_the_environment() {
 
     let arrivals = collector.arrivals();
     assert_eq!(signals(&arrivals), ["metrics"], "traces and logs were turned off");
+    // The metrics timeout travels with the request (gRPC's `grpc-timeout`, here in micro- or
+    // milliseconds).
+    let deadline = arrivals[0].header("grpc-timeout").expect("grpc-timeout header");
+    let (value, unit) = deadline.split_at(deadline.len() - 1);
+    let micros: u64 = value.parse::<u64>().expect("number") * if unit == "m" { 1000 } else { 1 };
+    assert!(unit == "u" || unit == "m", "{deadline}");
+    assert_eq!(micros, 1_234_000, "{deadline}");
     let Body::Metrics(req) = &arrivals[0].body else { panic!("not metrics") };
     let resource = &req.resource_metrics[0].resource.as_ref().expect("resource").attributes;
     assert_eq!(string_attr(resource, "service.name").as_deref(), Some("from-attributes"));

@@ -34,6 +34,12 @@ pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 /// Default address of the health endpoints (`/health`, `/ready`), as the reference specifies.
 pub const DEFAULT_HEALTH_ADDR: &str = "0.0.0.0:8080";
 
+/// The OpenTelemetry crates whose own log lines are held to a level unless the log filter names
+/// them: export failures are reported by the export status (one line, with the cause and what
+/// to check), so the SDK's repeats of them and its start-up chatter stay out of the way.
+pub const QUIETED_TARGETS: &[(&str, &str)] =
+    &[("opentelemetry", "warn"), ("opentelemetry_sdk", "warn"), ("opentelemetry-otlp", "error")];
+
 /// Settings of the health endpoints and of graceful shutdown.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthConfig {
@@ -130,9 +136,32 @@ impl Config {
     pub fn sdk_disabled(&self) -> bool {
         self.sdk_disabled
     }
-    /// Level directives of the log filter (`RUST_LOG` syntax).
+    /// Level directives of the log filter (`RUST_LOG` syntax), as given.
     pub fn log_filter(&self) -> &str {
         &self.log_filter
+    }
+    /// The directives logging installs: [`Self::log_filter`] plus [`QUIETED_TARGETS`] for the
+    /// OpenTelemetry crates the directives do not name. The SDK's own lines repeat what the
+    /// export status already says (with the cause) or are start-up chatter; naming a target
+    /// (`opentelemetry_sdk=debug`) brings it back.
+    ///
+    /// ```
+    /// let config = bitcraps_otel::Config::builder().log_filter("debug,opentelemetry_sdk=trace").build()?;
+    /// assert_eq!(config.log_directives(), "debug,opentelemetry_sdk=trace,opentelemetry=warn,opentelemetry-otlp=error");
+    /// # Ok::<(), bitcraps_otel::ConfigError>(())
+    /// ```
+    pub fn log_directives(&self) -> String {
+        let mut out = self.log_filter.clone();
+        for (target, level) in QUIETED_TARGETS {
+            let named = self.log_filter.split(',').any(|d| {
+                let selector = d.split(['=', '[']).next().unwrap_or("").trim();
+                selector == *target || selector.starts_with(&format!("{target}::"))
+            });
+            if !named {
+                out.push_str(&format!(",{target}={level}"));
+            }
+        }
+        out
     }
     /// JSON or human-readable log lines.
     pub fn log_format(&self) -> crate::logging::LogFormat {
@@ -190,6 +219,8 @@ mod limits;
 mod otlp;
 mod otlp_settings;
 mod parse;
+#[cfg(test)]
+mod proptests;
 mod resource;
 mod summary;
 #[cfg(test)]
@@ -207,4 +238,4 @@ pub use otlp::{
 };
 pub use otlp_settings::SignalSettings;
 pub use resource::{resource, DEFAULT_SERVICE_NAME};
-pub use summary::display_url;
+pub use summary::{display_url, display_url_in};

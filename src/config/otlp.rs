@@ -176,8 +176,9 @@ pub struct Sources {
     pub client_certificate: &'static str,
 }
 
-/// Everything an exporter of one signal needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Everything an exporter of one signal needs. Its `Debug` output shows the endpoint as log
+/// lines do (no query string) and no header value.
+#[derive(Clone, PartialEq, Eq)]
 pub struct OtlpSignal {
     /// Which signal.
     pub signal: Signal,
@@ -196,6 +197,21 @@ pub struct OtlpSignal {
     pub tls: TlsFiles,
     /// Where each setting came from.
     pub sources: Sources,
+}
+
+impl fmt::Debug for OtlpSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpSignal")
+            .field("signal", &self.signal)
+            .field("endpoint", &self.endpoint_for_display())
+            .field("protocol", &self.protocol)
+            .field("headers", &self.headers)
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("tls", &self.tls)
+            .field("sources", &self.sources)
+            .finish()
+    }
 }
 
 impl OtlpSignal {

@@ -160,8 +160,8 @@ impl SignalSettings {
         match &self.headers {
             Some((HeadersGiven::Text(text), field)) => drop(parse_headers(text.expose(), field)?),
             Some((HeadersGiven::Pairs(pairs), field)) => {
-                for (n, v) in pairs {
-                    check_header(n.trim(), v.expose(), field)?;
+                for (i, (n, v)) in pairs.iter().enumerate() {
+                    check_header(n.trim(), v.expose(), i + 1, field)?;
                 }
             }
             None => {}
@@ -280,7 +280,7 @@ fn resolve_signal(
         None => (Vec::new(), "default"),
         Some((HeadersGiven::Text(text), field)) => (parse_headers(text.expose(), field)?, *field),
         Some((HeadersGiven::Pairs(pairs), field)) => {
-            let checked = pairs.iter().map(|(n, v)| check_header(n.trim(), v.expose(), field));
+            let checked = pairs.iter().enumerate().map(|(i, (n, v))| check_header(n.trim(), v.expose(), i + 1, field));
             (checked.collect::<Result<Vec<_>, _>>()?, *field)
         }
     };

@@ -129,33 +129,40 @@ pub(super) fn parse_resource_attributes(text: &str, field: &'static str) -> Resu
 }
 
 /// `name=value,name2=value2` (`OTEL_EXPORTER_OTLP_HEADERS`), values percent-decoded. Names are
-/// lower-cased (gRPC metadata requires it; HTTP does not care). Errors never repeat a value.
+/// lower-cased (gRPC metadata requires it; HTTP does not care). Errors name the entry by its
+/// position and never repeat a name or a value: a malformed entry may have the secret anywhere.
 pub(super) fn parse_headers(text: &str, field: &'static str) -> Result<Vec<(String, Secret)>, ConfigError> {
     let mut out = Vec::new();
     for (i, pair) in text.split(',').enumerate().filter(|(_, p)| !p.trim().is_empty()) {
         let Some((name, value)) = pair.split_once('=') else {
             return Err(ConfigError::Secret { field, reason: format!("entry {} is not name=value", i + 1) });
         };
-        out.push(check_header(name.trim(), &percent_decode(value.trim()), field)?);
+        out.push(check_header(name.trim(), &percent_decode(value.trim()), i + 1, field)?);
     }
     Ok(out)
 }
 
-/// A header name (an HTTP token) and value (visible ASCII, spaces and tabs).
-pub(super) fn check_header(name: &str, value: &str, field: &'static str) -> Result<(String, Secret), ConfigError> {
+/// A header name (an HTTP token) and value (visible ASCII, spaces and tabs); `entry` is the
+/// header's position for the error.
+pub(super) fn check_header(
+    name: &str,
+    value: &str,
+    entry: usize,
+    field: &'static str,
+) -> Result<(String, Secret), ConfigError> {
     let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || !name.chars().all(token) {
         return Err(ConfigError::Secret {
             field,
-            reason: format!("{} is not a valid header name", super::quote(name)),
+            reason: format!(
+                "entry {entry}: the header name is empty or not a valid token (letters, digits and !#$%&'*+-.^_`|~)"
+            ),
         });
     }
     if !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
         return Err(ConfigError::Secret {
             field,
-            reason: format!(
-                "the value of header `{name}` has a character a header cannot carry (control or non-ASCII)"
-            ),
+            reason: format!("entry {entry}: the value has a character a header cannot carry (control or non-ASCII)"),
         });
     }
     Ok((name.to_ascii_lowercase(), Secret::new(value)))
@@ -221,8 +228,8 @@ pub(super) fn check_log_filter(text: &str, field: &'static str) -> Result<String
             l if l.len() == 1 && l.as_bytes()[0].is_ascii_digit() && l <= "5" => l.into(),
             l => {
                 let hint = match selector {
-                    None => format!("; to select a target, write `{}=LEVEL`", l.escape_default()),
-                    Some(_) => String::new(),
+                    None => "; to select a target, write TARGET=LEVEL",
+                    Some(_) => "",
                 };
                 return Err(bad(format!(
                     "{} is not a level (trace, debug, info, warn, error or off){hint}",
@@ -237,7 +244,7 @@ pub(super) fn check_log_filter(text: &str, field: &'static str) -> Result<String
         });
     }
     let normalized = out.join(",");
-    crate::logging::subscriber::parse_filter(&normalized).map_err(|e| bad(e.to_string()))?;
+    crate::logging::subscriber::parse_filter(&normalized).map_err(|e| bad(super::quote(&e.to_string())))?;
     Ok(if normalized.is_empty() { "info".into() } else { normalized })
 }
 

@@ -32,6 +32,26 @@ pub fn display_url(url: &str) -> String {
     out
 }
 
+/// `text` with every `http://` or `https://` URL in it shown as [`display_url`] shows it.
+///
+/// ```
+/// use bitcraps_otel::config::display_url_in;
+/// assert_eq!(display_url_in("POST https://u:p@c:4318/v1/logs?k=s failed"), "POST https://c:4318/v1/logs?… failed");
+/// ```
+pub fn display_url_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = ["http://", "https://"].iter().filter_map(|p| rest.find(p)).min() {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail.find(|c: char| c.is_whitespace() || "\"'<>,;(){}`".contains(c)).unwrap_or(tail.len());
+        out.push_str(&display_url(&tail[..end]));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// One signal's export settings, e.g. `otlp grpc http://c:4317 timeout=10s gzip headers=[x-key]`.
 fn describe(signal: Option<&OtlpSignal>) -> String {
     let Some(s) = signal else { return "off".into() };

@@ -127,3 +127,45 @@ fn typed_builder_values_are_checked_without_a_round_trip_through_text() {
     let e = Config::builder().otlp_endpoint("http://c:4317").otlp_timeout(Duration::ZERO).build().unwrap_err();
     assert_eq!(e.field(), "otlp_timeout");
 }
+
+#[test]
+fn quieted_sdk_targets_parse_and_yield_to_named_ones() {
+    for given in ["info", "debug,opentelemetry_sdk=debug", "warn,opentelemetry-otlp=info", "opentelemetry::global=info"]
+    {
+        let c = Config::builder().log_filter(given).build().expect("valid");
+        let d = c.log_directives();
+        crate::logging::subscriber::parse_filter(&d).unwrap_or_else(|e| panic!("{d}: {e}"));
+        assert!(d.starts_with(given), "{d}");
+    }
+    let d = Config::builder().log_filter("warn,opentelemetry-otlp=info").build().expect("valid").log_directives();
+    assert!(!d.contains("opentelemetry-otlp=error"), "{d}");
+    assert!(d.contains("opentelemetry_sdk=warn"), "{d}");
+}
+
+#[test]
+fn level_words_are_checked_warning_is_warn_and_inf_is_rejected() {
+    let filter = |v: &str| env(&[("BITCRAPS_LOG", v)]).build().map(|c| c.log_filter().to_string());
+    assert_eq!(filter("warning").expect("valid"), "warn");
+    assert_eq!(filter("WARNING,bitcraps_otel::alerting=Debug").expect("valid"), "warn,bitcraps_otel::alerting=debug");
+    assert_eq!(filter("info,[request]").expect("valid"), "info,[request]");
+    for bad in ["inf", "info,verbose", "info,bitcraps_otel=loud", "bitcraps_otel=", "info,warn\u{1b}[31m"] {
+        let e = filter(bad).expect_err(bad);
+        assert_eq!(e.field(), "BITCRAPS_LOG", "{bad}: {e}");
+        assert!(!e.to_string().chars().any(char::is_control), "{e:?}");
+    }
+    let e = filter("inf").expect_err("inf");
+    assert!(e.to_string().contains("`inf` is not a level"), "{e}");
+    // RUST_LOG gets the same checks, named as RUST_LOG.
+    assert_eq!(env(&[("RUST_LOG", "inf")]).build().expect_err("inf").field(), "RUST_LOG");
+}
+
+#[test]
+fn quoted_values_are_escaped_and_cut() {
+    let long = format!("{}\n", "9".repeat(5000));
+    let e = env(&[("BITCRAPS_PROMETHEUS_ADDR", &long)]).build().expect_err("not an address");
+    let text = e.to_string();
+    assert!(text.len() < 300, "{} chars", text.len());
+    assert!(text.contains("more characters"), "{text}");
+    let e = env(&[("BITCRAPS_LOG_FORMAT", "json\u{1b}[2J")]).build().expect_err("bad format");
+    assert!(e.to_string().contains("json\\u{1b}[2J"), "{e}");
+}

@@ -111,7 +111,9 @@ fn headers_are_decoded_lowercased_and_never_echoed_when_wrong() {
     assert_eq!((h[1].0.as_str(), h[1].1.expose()), ("x-empty", ""));
     for (value, hint) in [
         ("novalue", "entry 1"),
-        ("bad name=s3cret", "header name"),
+        ("bad name=s3cret", "entry 1: the header name"),
+        ("Bearer s3cret=", "header name"),
+        ("x-ok=1,s3cret=\u{7}", "entry 2: the value"),
         ("x-key=s3cret%0A", "control"),
         ("x-key=s3cr\u{e9}t", "non-ASCII"),
     ] {

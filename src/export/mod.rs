@@ -2,6 +2,10 @@
 //! readers on the one meter provider the guard owns.
 
 pub mod otlp;
+mod otlp_cause;
+mod otlp_histograms;
+pub mod otlp_metrics;
+pub mod otlp_reporting;
 mod otlp_tls;
 pub mod prometheus;
 pub mod status;

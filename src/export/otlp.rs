@@ -1,15 +1,16 @@
-//! OTLP export: the metric push reader, and the span and log exporters, built from a signal's
+//! OTLP export: the metric push reader (our own exporter), and the span and log exporters
+//! (opentelemetry-otlp's), built from a signal's
 //! [`OtlpSignal`] settings (endpoint, protocol, headers, timeout, compression, TLS files).
 //! `https://` endpoints use TLS (rustls, the system roots plus any configured CA) on gRPC and
 //! HTTP alike.
 
 use crate::config::{Compression, OtlpConfig, OtlpProtocol, OtlpSignal, TemporalityPreference};
+use crate::export::otlp_metrics::{HistogramSources, OtlpMetricExporter};
+use crate::export::otlp_reporting::{CauseSlot, RecordingClient, Reporting};
 use crate::export::otlp_tls::TlsMaterial;
-use crate::export::status::{ExportStatus, TrackedExporter};
+use crate::export::status::ExportStatus;
 use crate::Error;
-use opentelemetry_otlp::{
-    LogExporter, MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
-};
+use opentelemetry_otlp::{LogExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::metrics::{PeriodicReader, Temporality};
 use std::collections::HashMap;
 
@@ -55,9 +56,10 @@ fn http_headers(signal: &OtlpSignal) -> HashMap<String, String> {
     signal.headers.iter().map(|(n, v)| (n.clone(), v.expose().replace('%', "%25"))).collect()
 }
 
-/// reqwest's blocking client with the signal's timeout and TLS material. Built on a thread of
-/// its own: the blocking client starts (and later drops) a runtime, which panics inside one.
-fn blocking_client(signal: &OtlpSignal, tls: &TlsMaterial) -> Result<reqwest::blocking::Client, Error> {
+/// reqwest's blocking client with the signal's timeout and TLS material, remembering why a
+/// request failed in `last`. Built on a thread of its own: the blocking client starts (and
+/// later drops) a runtime, which panics inside one.
+fn blocking_client(signal: &OtlpSignal, tls: &TlsMaterial, last: CauseSlot) -> Result<RecordingClient, Error> {
     let (certs, identity) = tls.reqwest().map_err(build_error(signal))?;
     let timeout = signal.timeout;
     let built = std::thread::spawn(move || {
@@ -69,75 +71,77 @@ fn blocking_client(signal: &OtlpSignal, tls: &TlsMaterial) -> Result<reqwest::bl
     })
     .join()
     .map_err(|_| build_error(signal)("the HTTP client could not be built".into()))?;
-    built.map_err(build_error(signal))
+    Ok(RecordingClient { inner: built.map_err(build_error(signal))?, timeout, last })
 }
 
 macro_rules! build_exporter {
-    ($kind:ident, $signal:expr, $($temporality:expr)?) => {{
+    ($kind:ident, $signal:expr) => {{
         let signal: &OtlpSignal = $signal;
         let err = build_error(signal);
         let tls = TlsMaterial::load(signal)?;
+        let status = ExportStatus::register(signal.signal, signal.endpoint_for_display(), signal.sources);
         match signal.protocol {
             OtlpProtocol::Grpc => {
                 let mut b = $kind::builder()
-                    $(.with_temporality($temporality))?
                     .with_tonic()
                     .with_endpoint(signal.endpoint.clone())
                     .with_timeout(signal.timeout)
-                    .with_metadata(metadata(signal)?)
-                    .with_tls_config(tls.tonic());
+                    .with_metadata(metadata(signal)?);
+                if signal.endpoint.starts_with("https://") {
+                    b = b.with_tls_config(tls.tonic());
+                }
                 if let Some(c) = signal.compression {
                     b = b.with_compression(compression(c));
                 }
-                b.build().map_err(|e| err(e.to_string()))
+                let exporter = b.build().map_err(|e| err(e.to_string()))?;
+                Ok(Reporting::new(exporter, status, signal.timeout, None))
             }
             OtlpProtocol::HttpProtobuf => {
+                let last = CauseSlot::default();
                 let mut b = $kind::builder()
-                    $(.with_temporality($temporality))?
                     .with_http()
                     .with_endpoint(signal.endpoint.clone())
                     .with_timeout(signal.timeout)
                     .with_headers(http_headers(signal))
-                    .with_http_client(blocking_client(signal, &tls)?);
+                    .with_http_client(blocking_client(signal, &tls, last.clone())?);
                 if let Some(c) = signal.compression {
                     b = b.with_compression(compression(c));
                 }
-                b.build().map_err(|e| err(e.to_string()))
+                let exporter = b.build().map_err(|e| err(e.to_string()))?;
+                Ok(Reporting::new(exporter, status, signal.timeout, Some(last)))
             }
         }
     }};
 }
 
-/// A periodic reader pushing every `metric_export_interval` to the metrics endpoint, `None`
-/// when metrics are not exported over OTLP. Call inside a tokio runtime (the gRPC channel
-/// lives on it). Each export's outcome is recorded in `status` (the readiness check reads it).
+/// A periodic reader pushing every `metric_export_interval` to the metrics endpoint through
+/// our [`OtlpMetricExporter`], `None` when metrics are not exported over OTLP. Requests run on
+/// `runtime`; `histograms` are read at each export.
 pub fn metric_reader(
     config: &OtlpConfig,
-    status: ExportStatus,
-) -> Result<Option<PeriodicReader<TrackedExporter<MetricExporter>>>, Error> {
+    runtime: tokio::runtime::Handle,
+    histograms: HistogramSources,
+) -> Result<Option<PeriodicReader<OtlpMetricExporter>>, Error> {
     let Some(signal) = &config.metrics else { return Ok(None) };
-    let exporter = build_exporter!(MetricExporter, signal, temporality(config.temporality))?;
-    Ok(Some(
-        PeriodicReader::builder(TrackedExporter::new(exporter, status))
-            .with_interval(config.metric_export_interval)
-            .build(),
-    ))
+    let exporter =
+        OtlpMetricExporter::new(signal, config.temporality, config.metric_export_timeout, runtime, histograms)?;
+    Ok(Some(PeriodicReader::builder(exporter).with_interval(config.metric_export_interval).build()))
 }
 
 /// The span exporter, `None` when spans are not exported over OTLP. Call inside a tokio
-/// runtime for gRPC.
-pub fn span_exporter(config: &OtlpConfig) -> Result<Option<SpanExporter>, Error> {
+/// runtime for gRPC (its channel lives there).
+pub fn span_exporter(config: &OtlpConfig) -> Result<Option<Reporting<SpanExporter>>, Error> {
     match &config.traces {
-        Some(signal) => build_exporter!(SpanExporter, signal,).map(Some),
+        Some(signal) => build_exporter!(SpanExporter, signal).map(Some),
         None => Ok(None),
     }
 }
 
 /// The log exporter, `None` when log records are not exported over OTLP. Call inside a tokio
-/// runtime for gRPC.
-pub fn log_exporter(config: &OtlpConfig) -> Result<Option<LogExporter>, Error> {
+/// runtime for gRPC (its channel lives there).
+pub fn log_exporter(config: &OtlpConfig) -> Result<Option<Reporting<LogExporter>>, Error> {
     match &config.logs {
-        Some(signal) => build_exporter!(LogExporter, signal,).map(Some),
+        Some(signal) => build_exporter!(LogExporter, signal).map(Some),
         None => Ok(None),
     }
 }

@@ -260,17 +260,23 @@ impl LoggingGuard {
         self.shutdown_inner()
     }
 
+    /// The owner takes its logging off the global subscriber (plain lines stay) without
+    /// flushing: the quick half of its shutdown, so the slow half can run elsewhere, bounded.
+    pub(crate) fn detach_global(&mut self) {
+        if self.owner && self.shared.installed.swap(false, Ordering::AcqRel) {
+            // Keep writing lines (the exit path logs too), without the providers.
+            let fallback = self.shared.builder.clone().without_export().build_layer(std::io::stdout).ok();
+            subscriber::deactivate_global(fallback);
+        }
+    }
+
     fn shutdown_inner(&mut self) -> Result<(), LoggingError> {
         if !self.owner {
             return self.flush();
         }
+        self.detach_global();
         self.owner = false;
         let shared = &self.shared;
-        if shared.installed.swap(false, Ordering::AcqRel) {
-            // Keep writing lines (the exit path logs too), without the providers.
-            let fallback = shared.builder.clone().without_export().build_layer(std::io::stdout).ok();
-            subscriber::deactivate_global(fallback);
-        }
         let mut errors = Vec::new();
         if let Some(p) = &shared.tracer_provider {
             // Flush first so the final batch goes out even if shutdown times out.

@@ -172,7 +172,7 @@ impl<P: LogProcessor> LogProcessor for ScrubbingLogProcessor<P> {
 
 /// A tracer provider exporting through a batch processor behind [`ScrubbingSpanProcessor`].
 pub(crate) fn tracer_provider(
-    exporter: opentelemetry_otlp::SpanExporter,
+    exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static,
     resource: Resource,
     redactor: Redactor,
 ) -> SdkTracerProvider {
@@ -185,7 +185,7 @@ pub(crate) fn tracer_provider(
 
 /// A logger provider exporting through a batch processor behind [`ScrubbingLogProcessor`].
 pub(crate) fn logger_provider(
-    exporter: opentelemetry_otlp::LogExporter,
+    exporter: impl opentelemetry_sdk::logs::LogExporter + 'static,
     resource: Resource,
     redactor: Redactor,
 ) -> SdkLoggerProvider {

@@ -97,7 +97,7 @@ impl LoggingBuilder {
     /// is unset).
     pub fn from_config(config: &crate::Config) -> Self {
         LoggingBuilder {
-            filter: config.log_filter().to_string(),
+            filter: config.log_directives(),
             format: config.log_format(),
             redactor: Redactor::new(config.redacted_fields()),
             tracer_provider: None,

@@ -1,11 +1,19 @@
 //! [`init`], [`init_with`] and the [`Telemetry`] guard that owns every provider and server.
 
+mod health;
+mod runtime;
+mod shutdown;
+
+use health::{start_health, Health};
+use runtime::Runtimes;
+pub use shutdown::SHUTDOWN_DEADLINE;
+
 use crate::alerting::AlertReader;
 use crate::config::resource;
 use crate::config::Config;
+use crate::export::otlp_metrics::HistogramSources;
 use crate::export::prometheus::PrometheusBridge;
-use crate::export::status::ExportStatus;
-use crate::health::{CheckOutcome, FnCheck, HealthCheck, HealthChecker, TcpServingCheck};
+use crate::health::HealthChecker;
 use crate::metrics::{probe::DeviceProbe, Metrics, MetricsOptions};
 use crate::server::{self, ServerHandle};
 use crate::Error;
@@ -105,44 +113,15 @@ impl TelemetryBuilder {
     }
 }
 
-/// Either the runtime the caller runs in, or one the guard owns.
-enum RuntimeHost {
-    Borrowed(tokio::runtime::Handle),
-    Owned(Option<tokio::runtime::Runtime>),
-}
-
-impl RuntimeHost {
-    fn acquire() -> Result<RuntimeHost, Error> {
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) => Ok(RuntimeHost::Borrowed(h)),
-            Err(_) => tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("bitcraps-otel")
-                .enable_all()
-                .build()
-                .map(|rt| RuntimeHost::Owned(Some(rt)))
-                .map_err(Error::Runtime),
-        }
-    }
-
-    fn handle(&self) -> tokio::runtime::Handle {
-        match self {
-            RuntimeHost::Borrowed(h) => h.clone(),
-            RuntimeHost::Owned(Some(rt)) => rt.handle().clone(),
-            // Only reachable after shutdown, when nothing asks for a handle any more.
-            RuntimeHost::Owned(None) => tokio::runtime::Handle::current(),
-        }
-    }
-}
-
 fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     let TelemetryBuilder { config, device_probe, alerting } = builder;
-    let runtime = RuntimeHost::acquire()?;
-    let handle = runtime.handle();
+    let runtimes = Runtimes::acquire(config.otlp.is_some() && !config.sdk_disabled)?;
+    let handle = runtimes.handle();
+    let export = runtimes.export_handle();
     // Logging first, so everything after it is logged; its guard rides in the telemetry guard.
     // When logging is already installed (`init_production_logging` first), this adopts it.
     let logging = match config.installs_logging() {
-        true => Some(crate::logging::install(&config, resource(&config), Some(&handle))?),
+        true => Some(crate::logging::install(&config, resource(&config), Some(&export))?),
         false => None,
     };
     config.log_effective();
@@ -153,7 +132,7 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
         let provider = SdkMeterProvider::builder().build();
         let metrics = Metrics::new(&provider, MetricsOptions { system_metrics: false, ..Default::default() });
         let health = Health::detached(&config);
-        return Ok(Telemetry::assemble(config, runtime, provider, metrics, None, None)
+        return Ok(Telemetry::assemble(config, runtimes, provider, metrics, None, None)
             .with_logging(logging)
             .with_health(health)
             .with_alert_reader(None));
@@ -176,10 +155,9 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
         provider = provider.with_reader(reader);
         bridge = Some(b);
     }
-    let export_status = ExportStatus::default();
+    let histogram_sources = HistogramSources::default();
     if let Some(otlp) = &config.otlp {
-        let _enter = handle.enter();
-        if let Some(reader) = crate::export::otlp::metric_reader(otlp, export_status.clone())? {
+        if let Some(reader) = crate::export::otlp::metric_reader(otlp, export.clone(), histogram_sources.clone())? {
             provider = provider.with_reader(reader);
         }
     }
@@ -198,6 +176,7 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
         },
     );
     attach_histograms(&metrics, bridge.as_ref(), alert_reader.as_ref());
+    histogram_sources.attach(metrics.histogram_source());
 
     let prometheus = match (&bridge, config.prometheus_addr) {
         (Some(b), Some(addr)) => match server::serve("prometheus", addr, b.router(), config.server_limits, &handle) {
@@ -214,14 +193,14 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     Metrics::set_global(Some(metrics.clone()));
     // The guard owns the reader; the global is only the reference's `AlertingSystem::start()` path.
     AlertReader::set_global(alert_reader.clone());
-    let health = match start_health(&config, &provider, prometheus.as_ref(), export_status, &handle) {
+    let health = match start_health(&config, &provider, prometheus.as_ref(), &handle) {
         Ok(h) => h,
         Err(e) => {
             let _ = provider.shutdown();
             return Err(e);
         }
     };
-    Ok(Telemetry::assemble(config, runtime, provider, metrics, bridge, prometheus)
+    Ok(Telemetry::assemble(config, runtimes, provider, metrics, bridge, prometheus)
         .with_logging(logging)
         .with_health(health)
         .with_alert_reader(alert_reader))
@@ -241,88 +220,6 @@ fn attach_histograms(
     }
 }
 
-/// The readiness checker with the SDK's own checks, its status gauge, and its server.
-fn start_health(
-    config: &Config,
-    provider: &SdkMeterProvider,
-    prometheus: Option<&ServerHandle>,
-    export_status: ExportStatus,
-    handle: &tokio::runtime::Handle,
-) -> Result<Health, Error> {
-    use opentelemetry::metrics::MeterProvider as _;
-    let checker = HealthChecker::new(config.health.cache_ttl, config.health.check_timeout);
-    // The SDK's own parts only degrade readiness: a node that cannot export telemetry can
-    // still play craps, and pulling it from service would not fix the exporter.
-    let mut own: Vec<Arc<dyn HealthCheck>> = Vec::new();
-    if let Some(server) = prometheus {
-        own.push(Arc::new(TcpServingCheck::new("prometheus_bridge", server.local_addr(), false)));
-    }
-    if config.otlp.as_ref().is_some_and(|o| o.metrics.is_some()) {
-        own.push(Arc::new(
-            FnCheck::new("otlp_export", move || {
-                let status = export_status.clone();
-                async move {
-                    match status.last() {
-                        Some((_, Err(e))) => CheckOutcome::fail(format!("last OTLP export failed: {e}")),
-                        _ => CheckOutcome::pass(),
-                    }
-                }
-            })
-            .non_critical(),
-        ));
-    }
-    for check in own {
-        // A fresh checker and distinct names: registration cannot fail here.
-        let _ = checker.register_arc(check);
-    }
-    let gauge = crate::health::status_gauge(&provider.meter(crate::metrics::METER_NAME), checker.clone());
-    // Run the checks once per collection interval even when nothing probes, so the status
-    // gauge (and alerts on it) reflect reality on a node no orchestrator watches.
-    let refresher = {
-        let (checker, every) = (checker.clone(), config.collection_interval);
-        handle.spawn(async move {
-            loop {
-                let _ = checker.readiness().await;
-                tokio::time::sleep(every).await;
-            }
-        })
-    };
-    let server = match config.health.addr {
-        Some(addr) => {
-            Some(server::serve("health", addr, crate::health::router(checker.clone()), config.server_limits, handle)?)
-        }
-        None => None,
-    };
-    Ok(Health { checker, server, _gauge: Some(gauge), refresher: Some(refresher) })
-}
-
-/// The health part of the guard.
-struct Health {
-    checker: HealthChecker,
-    server: Option<ServerHandle>,
-    _gauge: Option<opentelemetry::metrics::ObservableGauge<i64>>,
-    refresher: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Health {
-    fn drop(&mut self) {
-        if let Some(task) = self.refresher.take() {
-            task.abort();
-        }
-    }
-}
-
-impl Health {
-    fn detached(config: &Config) -> Health {
-        Health {
-            checker: HealthChecker::new(config.health.cache_ttl, config.health.check_timeout),
-            server: None,
-            _gauge: None,
-            refresher: None,
-        }
-    }
-}
-
 /// The guard [`init`] returns. It owns the meter provider, the Prometheus server and (when
 /// `init` ran outside tokio) a small runtime. Drop it, or call [`Telemetry::shutdown`] to see
 /// errors, to stop serving and flush everything buffered.
@@ -335,7 +232,7 @@ pub struct Telemetry {
     logging: Option<crate::logging::LoggingGuard>,
     health: Option<Health>,
     alert_reader: Option<AlertReader>,
-    runtime: RuntimeHost,
+    runtimes: Runtimes,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -350,7 +247,7 @@ impl std::fmt::Debug for Telemetry {
 impl Telemetry {
     fn assemble(
         config: Config,
-        runtime: RuntimeHost,
+        runtimes: Runtimes,
         provider: SdkMeterProvider,
         metrics: Metrics,
         bridge: Option<PrometheusBridge>,
@@ -365,7 +262,7 @@ impl Telemetry {
             logging: None,
             health: None,
             alert_reader: None,
-            runtime,
+            runtimes,
         }
     }
 
@@ -464,46 +361,14 @@ impl Telemetry {
 
     /// A handle on the runtime the SDK's servers run on.
     pub fn runtime(&self) -> tokio::runtime::Handle {
-        self.runtime.handle()
+        self.runtimes.handle()
     }
 
-    /// Stops the servers, flushes and shuts down the providers, and reports what failed.
+    /// Stops the servers, flushes and shuts down the providers, and reports what failed. It
+    /// returns within [`SHUTDOWN_DEADLINE`] whatever the collector does; so does dropping the
+    /// guard, which logs the error instead.
     pub fn shutdown(mut self) -> Result<(), Error> {
         self.shutdown_inner()
-    }
-
-    fn shutdown_inner(&mut self) -> Result<(), Error> {
-        if let Some(mut server) = self.prometheus.take() {
-            server.stop();
-        }
-        if let Some(mut server) = self.health.as_mut().and_then(|h| h.server.take()) {
-            server.stop();
-        }
-        let mut result = Ok(());
-        if let Some(provider) = self.provider.take() {
-            Metrics::set_global(None);
-            AlertReader::set_global(None);
-            // Flush first so a push exporter sends the final values even if shutdown times out.
-            let flushed = provider.force_flush();
-            let shut = provider.shutdown();
-            if let Err(e) = flushed.and(shut) {
-                result = Err(Error::Shutdown(e.to_string()));
-            }
-            INITIALIZED.store(false, Ordering::Release);
-        }
-        // Spans and log records flush while the runtime their gRPC channels use still runs.
-        if let Some(logging) = self.logging.take() {
-            if let Err(e) = logging.shutdown() {
-                result = result.and(Err(Error::Shutdown(e.to_string())));
-            }
-        }
-        if let RuntimeHost::Owned(rt) = &mut self.runtime {
-            if let Some(rt) = rt.take() {
-                // Safe in any context, unlike dropping a runtime inside another one.
-                rt.shutdown_background();
-            }
-        }
-        result
     }
 }
 

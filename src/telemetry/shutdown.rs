@@ -1,0 +1,89 @@
+//! The guard's shutdown, which cannot hang: the quick part (stop serving, unpublish the
+//! globals, take logging off the global subscriber) runs in place; flushing and shutting down
+//! the providers runs on a thread of its own that the caller waits for at most
+//! [`SHUTDOWN_DEADLINE`]; then the guard's runtimes stop, which cancels any export still in
+//! flight. The SDK's own flush has no overall deadline: a collector that accepts connections
+//! and never answers would otherwise hold the process for as long as its retries last.
+
+use super::{Telemetry, INITIALIZED};
+use crate::alerting::AlertReader;
+use crate::export::status::ExportStatus;
+use crate::metrics::Metrics;
+use crate::Error;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The longest [`Telemetry::shutdown`] (or dropping the guard) takes, whatever the collector
+/// does (down, slow, or never answering) and whatever runtime the caller runs in. Telemetry not
+/// delivered by then is dropped, and the error says so.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+impl Telemetry {
+    pub(super) fn shutdown_inner(&mut self) -> Result<(), Error> {
+        let started = Instant::now();
+        if let Some(mut server) = self.prometheus.take() {
+            server.stop();
+        }
+        if let Some(mut server) = self.health.as_mut().and_then(|h| h.server.take()) {
+            server.stop();
+        }
+        let provider = self.provider.take();
+        let mut logging = self.logging.take();
+        if provider.is_none() && logging.is_none() {
+            return Ok(());
+        }
+        if provider.is_some() {
+            Metrics::set_global(None);
+            AlertReader::set_global(None);
+        }
+        if let Some(l) = logging.as_mut() {
+            l.detach_global();
+        }
+        // From here on a new `init` may start: what is left only touches this guard's providers.
+        INITIALIZED.store(false, Ordering::Release);
+
+        // Held across the flush: an exporter's status goes away with the exporter.
+        let statuses = ExportStatus::all();
+        let (tx, rx) = mpsc::channel();
+        let flush = move || {
+            let mut errors = Vec::new();
+            if let Some(p) = provider {
+                // Shutdown collects and exports one last time.
+                if let Err(e) = p.shutdown() {
+                    errors.push(format!("metrics: {e}"));
+                }
+            }
+            if let Some(l) = logging {
+                if let Err(e) = l.shutdown() {
+                    errors.push(e.to_string());
+                }
+            }
+            let _ = tx.send(errors);
+        };
+        let mut errors = match std::thread::Builder::new().name("bitcraps-otel-shutdown".into()).spawn(flush) {
+            Ok(_) => match rx.recv_timeout(SHUTDOWN_DEADLINE.saturating_sub(started.elapsed())) {
+                Ok(errors) => errors,
+                Err(_) => vec![format!(
+                    "flushing did not finish within {}: what was not yet delivered is dropped",
+                    humantime::format_duration(SHUTDOWN_DEADLINE)
+                )],
+            },
+            Err(e) => vec![format!("cannot start the flush thread ({e}): nothing was flushed")],
+        };
+        // Cancels any export still in flight (the flush thread then ends on its own).
+        self.runtimes.shutdown();
+        for status in statuses {
+            if let Some((at, Err(cause))) = status.last() {
+                if at >= started {
+                    errors.push(format!("final {} export to {} failed: {cause}", status.signal(), status.endpoint()));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Shutdown(errors.join("; ")))
+        }
+    }
+}
