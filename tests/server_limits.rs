@@ -242,3 +242,20 @@ async fn health_probe_at_the_cap_succeeds_by_shedding_the_oldest_slowloris_conne
     let survivors = socks[shed..].iter().filter(|s| still_open(s)).count();
     assert_eq!(survivors, cap - 1, "the newest slowloris connections are the ones kept");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_response_the_client_never_reads_is_cut_after_the_idle_timeout() {
+    const BODY: usize = 64 * 1024 * 1024;
+    let router = Router::new().route("/big", get(|| async { vec![b'x'; BODY] }));
+    let idle = Duration::from_secs(60);
+    let (_server, addr) = start(router, limits(Duration::from_secs(5), idle, 16));
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: test\r\n\r\n").await.expect("write");
+    let asked = Instant::now();
+    // Not reading: the server's writes stall once the socket buffers are full.
+    tokio::time::sleep(idle * 2).await;
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got).await;
+    assert!(got.len() < BODY, "the stalled response was cut, not finished ({} bytes)", got.len());
+    assert!(asked.elapsed() >= idle);
+}

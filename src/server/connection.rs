@@ -34,7 +34,7 @@ impl AsyncRead for Watched {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.conn.on_bytes();
+            self.conn.on_bytes(&buf.filled()[before..]);
         }
         polled
     }
@@ -42,7 +42,11 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.conn.on_write();
+        }
+        polled
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_flush(cx)
@@ -55,7 +59,11 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.conn.on_write();
+        }
+        polled
     }
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
@@ -124,7 +132,8 @@ pub(super) async fn serve(
         })
     };
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.keep_alive(true).max_buf_size(MAX_BUF_SIZE);
+    // half_close: a client that shuts its side after the request (`nc -N`) still gets the answer.
+    http.keep_alive(true).half_close(true).max_buf_size(MAX_BUF_SIZE);
     // Boxed, so that dropping it below closes the socket before the table hears of it.
     let mut connection = Box::pin(http.serve_connection(io, service));
     let mut stopping = *stop.borrow();
@@ -135,13 +144,7 @@ pub(super) async fn serve(
         if conn.is_shed() || (stopping && conn.is_idle()) {
             break;
         }
-        let deadline = conn.deadline(&limits);
-        let expired = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let expired = tokio::time::sleep_until(conn.deadline(&limits));
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(e) = result {
@@ -152,7 +155,7 @@ pub(super) async fn serve(
             _ = conn.wake.notified() => {}
             _ = expired => {
                 // The phase may have moved on since the deadline was read.
-                if conn.deadline(&limits).is_some_and(|at| at <= tokio::time::Instant::now()) {
+                if conn.deadline(&limits) <= tokio::time::Instant::now() {
                     break;
                 }
             }

@@ -193,7 +193,13 @@ async fn accept_loop(
                 }
                 let _ = stream.set_nodelay(true);
                 let conn = table.insert();
+                let full = table.live() >= cap;
                 tokio::spawn(connection::serve(stream, router.clone(), limits, conn, table.clone(), stop.clone()));
+                if full {
+                    // Under a flood of new connections, let the newcomer read its request
+                    // before the next accept can shed it: a probe is then busy, a slowloris not.
+                    tokio::task::yield_now().await;
+                }
             }
             Err(e) if out_of_resources(&e) => {
                 // Free a descriptor and wait until it is closed (or a moment, when every

@@ -16,8 +16,33 @@ struct Phase {
     /// With `busy == 0`: `true` while a request head is arriving (from accept, or from the
     /// first byte after an idle spell), `false` while kept alive with nothing to read.
     reading: bool,
-    /// When the current phase began.
+    /// A whole request head (up to its blank line) has arrived and waits to be handled: the
+    /// connection is as good as busy and is not shed (a slowloris never gets here).
+    head_complete: bool,
+    /// The last 3 bytes read, to find a blank line split across reads.
+    tail: [u8; 3],
+    /// When the current phase began; while busy, the last progress (start or a write).
     since: Instant,
+}
+
+/// Whether `tail` followed by `bytes` contains the blank line ending a request head.
+fn ends_head(tail: [u8; 3], bytes: &[u8]) -> bool {
+    let joined = tail.iter().chain(bytes.iter().take(3));
+    let mut window = [0u8; 6];
+    let mut n = 0;
+    for (slot, b) in window.iter_mut().zip(joined) {
+        *slot = *b;
+        n += 1;
+    }
+    window[..n].windows(4).any(|w| w == b"\r\n\r\n") || bytes.windows(4).any(|w| w == b"\r\n\r\n")
+}
+
+fn new_tail(tail: [u8; 3], bytes: &[u8]) -> [u8; 3] {
+    let mut out = tail;
+    for &b in bytes.iter().rev().take(3).rev() {
+        out = [out[1], out[2], b];
+    }
+    out
 }
 
 /// One open connection, shared by its task, its I/O wrapper and its requests.
@@ -41,26 +66,46 @@ impl Conn {
         Conn {
             id,
             // A new connection owes its first request head right away.
-            phase: Mutex::new(Phase { busy: 0, reading: true, since: now }),
+            phase: Mutex::new(Phase { busy: 0, reading: true, head_complete: false, tail: [0; 3], since: now }),
             shed: AtomicBool::new(false),
             wake: Notify::new(),
         }
     }
 
-    /// Bytes arrived: after an idle spell, the next request head has started.
-    pub(crate) fn on_bytes(&self) {
+    /// `bytes` arrived: after an idle spell, the next request head has started; a blank line
+    /// completes the head being read.
+    pub(crate) fn on_bytes(&self, bytes: &[u8]) {
         let mut p = lock(&self.phase);
+        let mut changed = false;
         if p.busy == 0 && !p.reading {
             p.reading = true;
             p.since = Instant::now();
-            drop(p);
+            changed = true;
+        }
+        if p.busy == 0 && !p.head_complete && ends_head(p.tail, bytes) {
+            p.head_complete = true;
+        }
+        p.tail = new_tail(p.tail, bytes);
+        drop(p);
+        if changed {
             self.wake.notify_one();
+        }
+    }
+
+    /// Response bytes went out: a busy connection is making progress.
+    pub(crate) fn on_write(&self) {
+        let mut p = lock(&self.phase);
+        if p.busy > 0 {
+            p.since = Instant::now();
         }
     }
 
     /// A request head was parsed; the connection is busy until the response is written.
     pub(crate) fn request_started(&self) {
-        lock(&self.phase).busy += 1;
+        let mut p = lock(&self.phase);
+        p.busy += 1;
+        p.head_complete = false;
+        p.since = Instant::now();
     }
 
     /// A response was written (or abandoned); with nothing else in flight, the connection idles.
@@ -75,13 +120,14 @@ impl Conn {
         self.wake.notify_one();
     }
 
-    /// When the connection must be closed if its phase does not change; `None` while busy.
-    pub(crate) fn deadline(&self, limits: &ServerLimits) -> Option<Instant> {
+    /// When the connection must be closed if its phase does not change: the header-read
+    /// deadline while a head arrives, the idle deadline between requests, and while busy, an
+    /// idle timeout's worth of no progress (a client that never reads its response).
+    pub(crate) fn deadline(&self, limits: &ServerLimits) -> Instant {
         let p = lock(&self.phase);
         match (p.busy, p.reading) {
-            (0, true) => Some(p.since + limits.header_read_timeout),
-            (0, false) => Some(p.since + limits.idle_timeout),
-            _ => None,
+            (0, true) => p.since + limits.header_read_timeout,
+            _ => p.since + limits.idle_timeout,
         }
     }
 
@@ -95,10 +141,10 @@ impl Conn {
         self.shed.load(Ordering::Acquire)
     }
 
-    /// Since when the connection has been idle, or `None` while busy.
+    /// Since when the connection has been idle, or `None` while busy (or about to be).
     fn idle_since(&self) -> Option<Instant> {
         let p = lock(&self.phase);
-        (p.busy == 0).then_some(p.since)
+        (p.busy == 0 && !p.head_complete).then_some(p.since)
     }
 }
 
@@ -204,18 +250,45 @@ mod tests {
         };
         let start = Instant::now();
         let conn = Table::default().insert();
-        assert_eq!(conn.deadline(&limits), Some(start + Duration::from_secs(5)));
+        assert_eq!(conn.deadline(&limits), start + Duration::from_secs(5));
         conn.request_started();
-        assert_eq!(conn.deadline(&limits), None);
-        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(conn.deadline(&limits), start + Duration::from_secs(60), "no progress for an idle timeout");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        conn.on_write();
+        assert_eq!(conn.deadline(&limits), start + Duration::from_secs(61), "progress moves it");
+        tokio::time::advance(Duration::from_secs(1)).await;
         conn.request_finished();
-        assert_eq!(conn.deadline(&limits), Some(start + Duration::from_secs(62)));
+        assert_eq!(conn.deadline(&limits), start + Duration::from_secs(62));
         tokio::time::advance(Duration::from_secs(10)).await;
-        conn.on_bytes();
-        assert_eq!(conn.deadline(&limits), Some(start + Duration::from_secs(17)));
+        conn.on_bytes(b"GET");
+        assert_eq!(conn.deadline(&limits), start + Duration::from_secs(17));
         // More bytes of the same head do not extend it.
         tokio::time::advance(Duration::from_secs(1)).await;
-        conn.on_bytes();
-        assert_eq!(conn.deadline(&limits), Some(start + Duration::from_secs(17)));
+        conn.on_bytes(b" / HTTP/1.1");
+        assert_eq!(conn.deadline(&limits), start + Duration::from_secs(17));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_with_a_whole_head_waiting_is_not_shed() {
+        let table = Table::default();
+        let probe = table.insert();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let slowloris = table.insert();
+        slowloris.on_bytes(b"GET / HTTP/1.1\r\nX: ");
+        // The blank line arrives split across reads.
+        probe.on_bytes(b"GET /ready HTTP/1.1\r\nHost: x\r");
+        probe.on_bytes(b"\n\r\n");
+        assert!(table.shed_oldest_idle());
+        assert!(slowloris.is_shed() && !probe.is_shed(), "the older connection holds a whole request");
+        assert!(!table.shed_oldest_idle(), "nothing else is idle");
+    }
+
+    #[test]
+    fn blank_lines_are_found_within_and_across_reads() {
+        assert!(ends_head([0; 3], b"GET / HTTP/1.1\r\n\r\n"));
+        assert!(ends_head(*b"\r\n\r", b"\n"));
+        assert!(ends_head(*b"x\r\n", b"\r\nbody"));
+        assert!(!ends_head(*b"x\r\n", b"X-A: b\r\n"));
+        assert_eq!(new_tail(*b"abc", b"de"), *b"cde");
     }
 }
