@@ -52,6 +52,19 @@ fn bad_files_are_rejected_with_line_field_and_reason() {
     assert!(e.starts_with("rules.yml:3: routes[0].escalation: no escalation policy named `nobody`"), "{e}");
     let e = err("escalations:\n  page:\n    - { after: later, channels: [sms] }\n");
     assert!(e.starts_with("rules.yml:2: escalations.page[0].after"), "{e}");
+    // Channel names are checked when the file loads, not found missing at 3 a.m.
+    let e = err("channels:\n  chat: { type: slack, webhook_url: \"https://h.example/x\" }\nescalations:\n  page:\n    - { after: 0s, channels: [chat] }\n    - { after: 5m, channels: [pagerduty] }\n");
+    assert_eq!(
+        e,
+        "rules.yml:4: escalations.page[1].channels: no channel named `pagerduty` (defined: chat, log; add it under `channels:`)"
+    );
+    let e = err("fallback_channel: pager\n");
+    assert!(e.starts_with("rules.yml:1: fallback_channel: no channel named `pager`"), "{e}");
+    let ok = parse_rules(
+        "rules.yml",
+        "fallback_channel: log\nescalations:\n  chat:\n    - { after: 0s, channels: [log] }\n",
+    );
+    assert!(ok.is_ok(), "`log` always exists: {ok:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -96,14 +109,29 @@ fn overrides_and_disables_apply_to_predefined_rules() {
 const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/alerting/bitcraps-rules.yml");
 const EXPORTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus/bitcraps-alerts.yml");
 
+/// The environment the shipped file's `${VAR}` secrets come from.
+const SHIPPED_ENV: [(&str, &str); 6] = [
+    ("BITCRAPS_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/TEST"),
+    ("BITCRAPS_PAGERDUTY_ROUTING_KEY", "R0UT1NGKEY"),
+    ("BITCRAPS_TWILIO_ACCOUNT_SID", "AC0"),
+    ("BITCRAPS_TWILIO_AUTH_TOKEN", "TOKEN"),
+    ("BITCRAPS_SMS_FROM", "+15550000000"),
+    ("BITCRAPS_SMS_TO", "+15551112222"),
+];
+
 #[test]
 fn the_checked_in_prometheus_rules_are_the_export_of_the_shipped_rules() {
+    for (k, v) in SHIPPED_ENV {
+        std::env::set_var(k, v);
+    }
     let set = load_rules_file(SHIPPED).expect("shipped rules load");
+    let named: Vec<&str> = set.channels.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(named, ["pagerduty", "slack", "sms"], "every channel the escalations name is defined");
     let expected = prometheus_rules(&set.effective_rules(None)).expect("export");
     let actual = std::fs::read_to_string(EXPORTED).expect("read export");
     assert!(
         actual == expected,
-        "{EXPORTED} is stale; regenerate with\n  cargo run -q --example alerting_export -- deploy/alerting/bitcraps-rules.yml > deploy/prometheus/bitcraps-alerts.yml"
+        "{EXPORTED} is stale; regenerate with the variables of SHIPPED_ENV set and\n  cargo run -q --example alerting_export -- deploy/alerting/bitcraps-rules.yml > deploy/prometheus/bitcraps-alerts.yml"
     );
     // Every rule of the set is there, and every derived metric it reads is recorded.
     for r in set.effective_rules(None) {

@@ -28,8 +28,11 @@ use super::rule::{
 };
 use super::AlertError;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// Channels that exist without a `channels:` entry: `log`, the node's own log.
+pub const BUILTIN_CHANNELS: [&str; 1] = ["log"];
 use std::time::Duration;
 
 /// A rules file, read.
@@ -119,6 +122,7 @@ struct FileSpec {
     escalations: BTreeMap<String, Vec<TierSpec>>,
     #[serde(default)]
     channels: BTreeMap<String, serde_yaml::Value>,
+    fallback_channel: Option<String>,
 }
 
 fn yes() -> bool {
@@ -257,6 +261,15 @@ pub fn parse_rules_with_env(
         })?;
         rules.push(RuleDefinition { rule: compiled.rule, options: compiled.options });
     }
+    let channels = super::channels::parse_channels(spec.channels, env).map_err(|e| {
+        let (channel, field, reason) = e.parts();
+        locator.keyed_error(channel, &format!("channels.{channel}.{field}"), reason.to_string())
+    })?;
+    let known: BTreeSet<&str> = channels.iter().map(|c| c.name.as_str()).chain(BUILTIN_CHANNELS).collect();
+    let unknown = |name: &str| {
+        let defined: Vec<&str> = known.iter().copied().collect();
+        format!("no channel named `{name}` (defined: {}; add it under `channels:`)", defined.join(", "))
+    };
     let mut escalations = BTreeMap::new();
     for (name, tiers) in spec.escalations {
         let mut out = Vec::new();
@@ -269,6 +282,9 @@ pub fn parse_rules_with_env(
                     &format!("escalations.{name}[{t}].channels"),
                     "list at least one channel".into(),
                 ));
+            }
+            if let Some(c) = tier.channels.iter().find(|c| !known.contains(c.as_str())) {
+                return Err(locator.keyed_error(&name, &format!("escalations.{name}[{t}].channels"), unknown(c)));
             }
             out.push(EscalationTier { after, channels: tier.channels });
         }
@@ -283,15 +299,14 @@ pub fn parse_rules_with_env(
             .map_err(|(f, reason)| locator.keyed_error("default_route", &format!("default_route.{f}"), reason))?,
         None => Route::default(),
     };
-    let channels = super::channels::parse_channels(spec.channels, env).map_err(|e| {
-        let (channel, field, reason) = e.parts();
-        locator.keyed_error(channel, &format!("channels.{channel}.{field}"), reason.to_string())
-    })?;
+    if let Some(c) = spec.fallback_channel.as_deref().filter(|c| !known.contains(c)) {
+        return Err(locator.keyed_error("fallback_channel", "fallback_channel", unknown(c)));
+    }
     Ok(RuleSet {
         predefined: spec.predefined,
         disable: spec.disable,
         rules,
-        routing: RoutingConfig { routes, default_route, escalations },
+        routing: RoutingConfig { routes, default_route, escalations, fallback_channel: spec.fallback_channel },
         channels,
     })
 }

@@ -197,7 +197,9 @@ fn start_alerting(
     rules: Option<RuleSet>,
     reload: Option<(signals::Hangup, std::path::PathBuf)>,
 ) -> Option<Arc<AlertingSystem>> {
-    let set = rules.unwrap_or_else(|| RuleSet { predefined: true, ..Default::default() });
+    let mut set = rules.unwrap_or_else(|| RuleSet { predefined: true, ..Default::default() });
+    // A channel that cannot deliver is at least said in the log.
+    set.routing.fallback_channel.get_or_insert_with(|| "log".into());
     let mut system = AlertingSystem::new(AlertingConfig { predefined_rules: false, ..Default::default() });
     system.add_notifier("log", Arc::new(LogNotifier));
     // The file's `channels:` (PagerDuty, Slack, Teams, e-mail, SMS, webhooks), by name.

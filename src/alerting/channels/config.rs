@@ -362,11 +362,12 @@ fn take_delivery(channel: &str, value: &mut serde_yaml::Value) -> Result<Deliver
         humantime::parse_duration(s)
             .map_err(|e| ChannelError::new(channel, key, format!("`{s}` is not a duration: {e}")))
     };
+    // Out-of-range numbers become the bound plus one, so `validate` names the field.
     if let Some(v) = take("queue_capacity") {
-        d.queue_capacity = usize::try_from(num("queue_capacity", v)?).unwrap_or(usize::MAX).max(1);
+        d.queue_capacity = usize::try_from(num("queue_capacity", v)?).unwrap_or(usize::MAX);
     }
     if let Some(v) = take("max_attempts") {
-        d.max_attempts = u32::try_from(num("max_attempts", v)?).unwrap_or(u32::MAX).max(1);
+        d.max_attempts = u32::try_from(num("max_attempts", v)?).unwrap_or(u32::MAX);
     }
     if let Some(v) = take("initial_backoff") {
         d.initial_backoff = dur("initial_backoff", v)?;
@@ -380,6 +381,7 @@ fn take_delivery(channel: &str, value: &mut serde_yaml::Value) -> Result<Deliver
     if let Some(v) = take("timeout") {
         d.request_timeout = dur("timeout", v)?;
     }
+    d.validate().map_err(|(field, reason)| ChannelError::new(channel, field, reason))?;
     Ok(d)
 }
 

@@ -135,6 +135,11 @@ pub(crate) fn alerts(n: &Notification) -> impl Iterator<Item = (&AlertNotice, bo
     n.firing.iter().map(|a| (a, true)).chain(n.resolved.iter().map(|a| (a, false)))
 }
 
+/// The fingerprints of every alert of `n`, firing then resolved.
+pub(crate) fn fingerprints(n: &Notification) -> Vec<super::Fingerprint> {
+    alerts(n).map(|(a, _)| a.fingerprint).collect()
+}
+
 /// At most `max` characters of `s`, ending in `…` when cut.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
