@@ -32,6 +32,8 @@ pub(crate) struct Core {
 pub(crate) struct Shared {
     pub(crate) core: Mutex<Core>,
     pub(crate) notifiers: Mutex<BTreeMap<String, Arc<dyn Notifier>>>,
+    /// The channels a rules file defined (replaced by the next file), by name.
+    pub(crate) file_channels: Mutex<BTreeMap<String, super::channels::ChannelConfig>>,
     pub(crate) reader: Mutex<Option<AlertReader>>,
     pub(crate) tick: Duration,
     pub(crate) notify_timeout: Duration,

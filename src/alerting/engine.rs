@@ -258,30 +258,43 @@ impl Evaluator {
         }
     }
 
-    /// Drops rule state for rules no longer present and re-binds slots by name.
-    pub(crate) fn replace_rules(&mut self, rules: Vec<CompiledRule>) {
+    /// Puts `rules` in force, rebinding slots by name, at `now`.
+    ///
+    /// An unchanged rule keeps its memory (histories, pending alerts). A changed rule starts
+    /// afresh but inherits the alerts it had, so its next evaluation resolves those the new
+    /// definition no longer fires (a raised threshold, a new severity: a new identity). A
+    /// removed rule's alerts resolve now, keeping its description for the resolve notice.
+    /// Nothing is left firing that no rule evaluates.
+    pub(crate) fn replace_rules(&mut self, rules: Vec<CompiledRule>, now: Instant) {
         let mut old: HashMap<String, Slot> = self.slots.drain(..).map(|s| (s.compiled.rule.name.clone(), s)).collect();
         for compiled in rules {
             match old.remove(&compiled.rule.name) {
-                // Same rule: keep its memory (histories, pending alerts).
                 Some(mut slot) if slot.compiled.rule == compiled.rule && slot.compiled.options == compiled.options => {
                     slot.compiled = compiled;
                     self.slots.push(slot);
                 }
-                _ => self.slots.push(Slot::new(compiled)),
+                // A disabled rule evaluates nothing: its alerts resolve now, like a removed one's.
+                Some(previous) if !compiled.options.enabled => {
+                    old.insert(compiled.rule.name.clone(), previous);
+                    self.slots.push(Slot::new(compiled));
+                }
+                Some(previous) => {
+                    let mut slot = Slot::new(compiled);
+                    slot.known = previous.known;
+                    self.slots.push(slot);
+                }
+                None => self.slots.push(Slot::new(compiled)),
             }
         }
-        // Alerts of removed or changed rules resolve on the next cycle of nothing; drop the
-        // pending ones now and let firing ones resolve through the router.
-        let live: HashSet<String> = self.slots.iter().map(|s| s.compiled.rule.name.clone()).collect();
         for slot in old.into_values() {
             for fp in slot.known {
                 if let Some(e) = self.alerts.get_mut(&fp) {
-                    e.observe(false, e.active_since.unwrap_or_else(Instant::now), Duration::ZERO, Duration::ZERO);
+                    e.note.get_or_insert_with(|| slot.compiled.rule.description.clone());
+                    e.observe(false, now, Duration::ZERO, Duration::ZERO);
                 }
             }
         }
-        self.alerts.retain(|_, e| live.contains(&e.rule) || !e.is_done());
+        self.alerts.retain(|_, e| !e.is_done());
     }
 }
 

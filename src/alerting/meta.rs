@@ -27,7 +27,9 @@ pub(crate) fn labels(channel: &str, node: &BTreeMap<String, String>) -> BTreeMap
 
 /// Whether `entry` is a delivery-failure alert (which no rule defines).
 pub(crate) fn is_meta(entry: &Entry) -> bool {
-    entry.note.is_some() && entry.rule == DELIVERY_FAILING
+    entry.note.is_some()
+        && entry.rule == DELIVERY_FAILING
+        && entry.labels.get("category").map(String::as_str) == Some("alerting")
 }
 
 /// Brings the delivery-failure alerts in `alerts` in line with `failing`: one firing alert

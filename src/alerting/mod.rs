@@ -41,6 +41,7 @@ mod engine;
 pub mod enhanced_notifications;
 mod file;
 mod identity;
+pub mod limits;
 mod matcher;
 mod meta;
 mod notify;
@@ -48,6 +49,7 @@ mod predefined;
 mod promexport;
 mod promql;
 mod reader;
+mod reload;
 mod route;
 mod rule;
 mod selfmetrics;
@@ -56,6 +58,7 @@ mod snapshot;
 mod state;
 mod system;
 mod wallclock;
+pub(crate) mod yamlguard;
 
 pub use amconfig::{alertmanager_yaml, AmConfigOptions, ALERTMANAGER_CONFIG_HEADER};
 pub use condition::{AlertCondition, Threshold};
@@ -111,6 +114,17 @@ pub enum AlertError {
     /// A rules file could not be read or is invalid.
     #[error(transparent)]
     File(#[from] RuleFileError),
+    /// A notification channel of a rules file cannot be built.
+    #[error(transparent)]
+    Channel(#[from] channels::ChannelError),
+    /// A route or escalation policy has a value past its bound (see [`limits`]).
+    #[error("routing: {field}: {reason}")]
+    InvalidRouting {
+        /// The field at fault, e.g. `routes[0].group_wait`.
+        field: String,
+        /// Why.
+        reason: String,
+    },
     /// An evaluation cycle panicked (the panic was caught; the engine goes on).
     #[error("alert evaluation panicked: {0}")]
     Panicked(String),

@@ -205,6 +205,10 @@ impl Router {
                     None => &everyone,
                 }
             };
+            // A channel a reload removed has nobody left to tell of the resolution.
+            if entry.state == AlertState::Resolved {
+                entry.delivery.resolution_due.retain(|ch| channels.contains(ch));
+            }
             // (channel, tier, is news)
             let mut due: Vec<(String, usize, bool)> = Vec::new();
             let delivery = &entry.delivery;
@@ -253,12 +257,13 @@ impl Router {
                 (None, Some(first)) => now.saturating_duration_since(first) >= route.group_wait,
                 (None, None) => true,
             };
-            let (description, threshold, tags) = match rules.get(entry.rule.as_str()) {
-                Some(rule) => (rule.description.clone(), rule.condition.threshold(), rule.tags.clone()),
-                None => match &entry.note {
-                    Some(note) => (note.clone(), None, Vec::new()),
-                    None => continue,
-                },
+            // A removed rule's alerts keep its description in `note`, for their resolve.
+            let (description, threshold, tags) = match (rules.get(entry.rule.as_str()), &entry.note) {
+                (Some(rule), _) if !super::meta::is_meta(entry) => {
+                    (rule.description.clone(), rule.condition.threshold(), rule.tags.clone())
+                }
+                (_, Some(note)) => (note.clone(), None, Vec::new()),
+                (_, None) => (String::new(), None, Vec::new()),
             };
             let notice = AlertNotice {
                 fingerprint: fp,

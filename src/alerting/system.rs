@@ -90,7 +90,7 @@ pub struct CycleSummary {
 /// # Ok(()) }
 /// ```
 pub struct AlertingSystem {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -117,6 +117,7 @@ impl AlertingSystem {
             shared: Arc::new(Shared {
                 core: Mutex::new(Core { evaluator, router: Router::new(config.routing), metrics: None }),
                 notifiers: Mutex::new(BTreeMap::new()),
+                file_channels: Mutex::new(BTreeMap::new()),
                 reader: Mutex::new(None),
                 tick: if config.tick.is_zero() { Duration::from_secs(1) } else { config.tick },
                 notify_timeout: config.notify_timeout,
@@ -137,7 +138,7 @@ impl AlertingSystem {
             Some(r) => *r = compiled,
             None => rules.push(compiled),
         }
-        core.evaluator.replace_rules(rules);
+        core.evaluator.replace_rules(rules, Instant::now());
         Ok(())
     }
 
@@ -147,31 +148,24 @@ impl AlertingSystem {
         let rules: Vec<CompiledRule> =
             core.evaluator.slots.iter().filter(|s| s.compiled.rule.name != name).map(|s| s.compiled.clone()).collect();
         let removed = rules.len() != core.evaluator.slots.len();
-        core.evaluator.replace_rules(rules);
+        core.evaluator.replace_rules(rules, Instant::now());
         removed
     }
 
-    /// Replaces every rule and the routing at once. If any rule is invalid nothing changes.
+    /// Replaces every rule and the routing at once. Everything is checked first (each rule,
+    /// every bound of the routing): if anything is invalid nothing changes. Alerts of rules
+    /// removed or changed resolve as [`apply`](Self::apply) describes.
     pub fn replace_rules(&self, rules: Vec<RuleDefinition>, routing: Option<RoutingConfig>) -> Result<(), AlertError> {
         let compiled = rules.into_iter().map(CompiledRule::compile).collect::<Result<Vec<_>, _>>()?;
+        if let Some(r) = &routing {
+            r.validate()?;
+        }
         let mut core = lock(&self.shared.core);
-        core.evaluator.replace_rules(compiled);
+        core.evaluator.replace_rules(compiled, Instant::now());
         if let Some(routing) = routing {
             core.router.config = routing;
         }
         Ok(())
-    }
-
-    /// Replaces rules and routing with a rules file's (predefined rules included unless the
-    /// file says otherwise). A file that does not load changes nothing.
-    pub fn apply(&self, set: &super::RuleSet) -> Result<(), AlertError> {
-        self.replace_rules(set.effective_rules(super::predefined::memory_limit_bytes()), Some(set.routing.clone()))
-    }
-
-    /// Loads (or reloads) a rules file; on error the rules in force keep running.
-    pub fn load_file(&self, path: impl AsRef<std::path::Path>) -> Result<(), AlertError> {
-        let set = super::load_rules_file(path)?;
-        self.apply(&set)
     }
 
     /// The rules in force, in evaluation order.

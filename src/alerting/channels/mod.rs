@@ -34,6 +34,7 @@ mod delivery;
 mod email;
 mod http;
 mod pagerduty;
+mod schema;
 mod secret;
 mod slack;
 mod sms;
