@@ -50,12 +50,18 @@ fn fields(kind: &str) -> Option<&'static [(&'static str, Kind, bool)]> {
             ("max_chars", Count, false),
         ],
         "webhook" => &[("url", Text, true), ("headers", TextMap, false), ("hmac_secret", Text, false)],
+        "alertmanager" => &[
+            ("url", Text, true),
+            ("bearer_token", Text, false),
+            ("resend_interval", Text, false),
+            ("generator_url", Text, false),
+        ],
         _ => return None,
     })
 }
 
 /// The channel types, for messages.
-pub(crate) const TYPES: &str = "pagerduty, slack, teams, email, sms, webhook";
+pub(crate) const TYPES: &str = "pagerduty, slack, teams, email, sms, webhook, alertmanager";
 
 fn describe(kind: Kind) -> &'static str {
     match kind {
