@@ -142,6 +142,45 @@ fn rules() -> Vec<RuleDefinition> {
     out
 }
 
+/// A rules file of `n` rules, one a line, the way the monitoring reference writes them.
+fn rules_file(n: usize) -> String {
+    let mut text = String::from("predefined: false\nrules:\n");
+    for i in 0..n {
+        let metric = GAUGES[i % 4];
+        text.push_str(&format!(
+            "  - {{ name: Rule{i}, description: \"rule {i}\", metric: {metric}, condition: {{ greater_than: {i} }}, \
+             severity: medium, category: bench, every: 15s, for: 2m, match: {{ transport: {} }} }}\n",
+            TRANSPORTS[i % 4]
+        ));
+    }
+    text
+}
+
+/// Loading rules files: 10,000 rules parsed, checked and put in force (issue 14: under a
+/// second), and the worst nesting an attacker can send rejected.
+fn load(c: &mut Criterion) {
+    let mut g = c.benchmark_group("alerting/load");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    let text = rules_file(10_000);
+    g.bench_function("10000-rules/parse", |b| b.iter(|| black_box(parse_rules("bench.yml", &text).expect("valid"))));
+    g.bench_function("10000-rules/parse-and-apply", |b| {
+        b.iter(|| {
+            let set = parse_rules("bench.yml", &text).expect("valid");
+            let system = AlertingSystem::new(AlertingConfig { predefined_rules: false, ..Default::default() });
+            system.apply(&set).expect("apply");
+            black_box(system)
+        })
+    });
+    // 100,000 levels in 200 KB, and the same at the 4 MiB cap.
+    for (label, depth) in [("200KB", 100_000), ("4MiB", (4 << 20) / 2 - 16)] {
+        let deep = format!("rules: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        g.bench_function(format!("reject-deepest-nesting/{label}"), |b| {
+            b.iter(|| black_box(parse_rules("deep.yml", &deep).expect_err("too deep")))
+        });
+    }
+    g.finish();
+}
+
 fn mib(b: usize) -> String {
     format!("{:.2} MiB", b as f64 / (1024.0 * 1024.0))
 }
@@ -204,6 +243,7 @@ fn main() {
         });
     }
     g.finish();
+    load(&mut c);
     c.final_summary();
 
     println!("memory: engine state after warm-up (200 rules, rate windows full): {}", mib(engine_state));

@@ -333,8 +333,8 @@ async fn silences_suppress_notifications_but_keep_state() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn failed_deliveries_are_counted_and_retried() {
-    let r = rig(vec![rule("bitcraps.cpu.usage", AlertCondition::GreaterThan(80.0)).into()], routing(0, 0, 3600));
+async fn failed_deliveries_are_counted_and_offered_again_at_the_next_group_interval() {
+    let r = rig(vec![rule("bitcraps.cpu.usage", AlertCondition::GreaterThan(80.0)).into()], routing(0, 30, 3600));
     let g = cpu(&r.meter);
     r.inbox.set_failing(true);
     let mut failed = 0;

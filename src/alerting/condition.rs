@@ -181,12 +181,16 @@ impl AlertCondition {
         if let Some(t) = self.threshold() {
             t.validate().map_err(|e| ("condition", e))?;
         }
+        use super::limits::{positive_at_most, MAX_WINDOW};
         match self {
-            AlertCondition::Rate { window, .. } if window.is_zero() => {
-                Err(("condition.window", "a rate needs a window above zero".into()))
+            AlertCondition::Rate { window, .. } => {
+                positive_at_most(*window, MAX_WINDOW).map_err(|e| ("condition.rate_over", e))
             }
-            AlertCondition::Ratio { window: Some(w), .. } if w.is_zero() => {
-                Err(("condition.window", "a ratio window must be above zero".into()))
+            AlertCondition::Ratio { window: Some(w), .. } => {
+                positive_at_most(*w, MAX_WINDOW).map_err(|e| ("condition.window", e))
+            }
+            AlertCondition::Absent { duration } => {
+                positive_at_most(*duration, MAX_WINDOW).map_err(|e| ("condition.absent_for", e))
             }
             AlertCondition::Anomaly { deviations, alpha, .. } => {
                 if !(deviations.is_finite() && *deviations > 0.0) {

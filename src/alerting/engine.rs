@@ -5,7 +5,7 @@
 use super::condition::{anomaly_rate_window, AlertCondition, Ewma, History, HISTOGRAM_MEAN_WINDOW};
 use super::rule::{CompiledRule, MatchOp, Source};
 use super::snapshot::{Labels, Point, Snapshot};
-use super::state::{alert_labels, Entry, Fingerprint, Transition};
+use super::state::{rule_alert_labels, Entry, Fingerprint, Transition};
 use crate::semconv::{Derivation, DerivedDef, DerivedTerm};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -66,6 +66,8 @@ struct DerivedState {
 pub(crate) struct CycleReport {
     pub(crate) evaluated: u64,
     pub(crate) transitions: Vec<(Fingerprint, Transition)>,
+    /// Rules that panicked, with what the panic said.
+    pub(crate) panics: Vec<(String, String)>,
 }
 
 /// All rules and all alerts.
@@ -74,6 +76,8 @@ pub(crate) struct Evaluator {
     pub(crate) slots: Vec<Slot>,
     pub(crate) alerts: HashMap<Fingerprint, Entry>,
     derived: HashMap<&'static str, DerivedState>,
+    /// The node's own labels (node id, region, service), on every alert.
+    pub(crate) node: BTreeMap<String, String>,
 }
 
 fn matches(point: &Point, rule: &CompiledRule) -> bool {
@@ -182,7 +186,8 @@ impl Evaluator {
         st.value
     }
 
-    /// Evaluates every rule due at `now` against `snap`.
+    /// Evaluates every rule due at `now` against `snap`. A rule that panics is skipped
+    /// for this cycle (and reported); the others are evaluated all the same.
     pub(crate) fn evaluate(&mut self, snap: &Snapshot, now: Instant) -> CycleReport {
         let mut report = CycleReport::default();
         for i in 0..self.slots.len() {
@@ -193,73 +198,103 @@ impl Evaluator {
             if !due {
                 continue;
             }
-            let derived = match self.slots[i].compiled.source {
-                Source::Derived(d) => Some(self.derived_value(d, snap, now)),
-                _ => None,
-            };
-            let slot = &mut self.slots[i];
-            slot.next_eval = Some(now + slot.compiled.rule.evaluation_interval);
-            report.evaluated += 1;
-            let results = values(slot, snap, derived, now);
-            let rule = &slot.compiled.rule;
-            let opts = &slot.compiled.options;
-            let mut active_now = HashSet::new();
-            for (labels, value) in results {
-                let full = alert_labels(rule, opts, &labels);
-                let fp = Fingerprint::of(&full);
-                let entry = self.alerts.entry(fp).or_insert_with(|| Entry::new(&rule.name, full, rule.severity));
-                entry.value = value;
-                if let Some(t) = entry.observe(true, now, opts.for_duration, opts.resolve_delay) {
-                    report.transitions.push((fp, t));
-                }
-                slot.known.insert(fp);
-                active_now.insert(fp);
-            }
-            let mut gone = Vec::new();
-            for fp in slot.known.iter().filter(|fp| !active_now.contains(fp)) {
-                if let Some(entry) = self.alerts.get_mut(fp) {
-                    if let Some(t) = entry.observe(false, now, opts.for_duration, opts.resolve_delay) {
-                        report.transitions.push((*fp, t));
-                    }
-                    if !matches!(entry.state, super::AlertState::Pending | super::AlertState::Firing) {
-                        gone.push(*fp);
-                    }
-                } else {
-                    gone.push(*fp);
-                }
-            }
-            for fp in gone {
-                slot.known.remove(&fp);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.evaluate_slot(i, snap, now, &mut report)
+            }));
+            if let Err(payload) = outcome {
+                let slot = &mut self.slots[i];
+                // Not again before its next turn: a rule that always panics costs one log
+                // line per interval, not one per tick.
+                slot.next_eval = Some(now.checked_add(slot.compiled.rule.evaluation_interval).unwrap_or(now));
+                report.panics.push((slot.compiled.rule.name.clone(), super::cycle::panic_message(payload.as_ref())));
             }
         }
         self.alerts.retain(|_, e| !e.is_done());
         report
     }
 
-    /// Drops rule state for rules no longer present and re-binds slots by name.
-    pub(crate) fn replace_rules(&mut self, rules: Vec<CompiledRule>) {
+    fn evaluate_slot(&mut self, i: usize, snap: &Snapshot, now: Instant, report: &mut CycleReport) {
+        #[cfg(test)]
+        if self.slots[i].compiled.rule.name.starts_with("test-panic") {
+            panic!("a rule that panics, for the test");
+        }
+        let derived = match self.slots[i].compiled.source {
+            Source::Derived(d) => Some(self.derived_value(d, snap, now)),
+            _ => None,
+        };
+        let slot = &mut self.slots[i];
+        slot.next_eval = Some(now.checked_add(slot.compiled.rule.evaluation_interval).unwrap_or(now));
+        report.evaluated += 1;
+        let results = values(slot, snap, derived, now);
+        let rule = &slot.compiled.rule;
+        let opts = &slot.compiled.options;
+        let mut active_now = HashSet::new();
+        for (labels, value) in results {
+            let full = rule_alert_labels(rule, opts, &labels, &self.node);
+            let fp = Fingerprint::of(&full);
+            let entry = self.alerts.entry(fp).or_insert_with(|| Entry::new(&rule.name, full, rule.severity));
+            entry.value = value;
+            if let Some(t) = entry.observe(true, now, opts.for_duration, opts.resolve_delay) {
+                report.transitions.push((fp, t));
+            }
+            slot.known.insert(fp);
+            active_now.insert(fp);
+        }
+        let mut gone = Vec::new();
+        for fp in slot.known.iter().filter(|fp| !active_now.contains(fp)) {
+            if let Some(entry) = self.alerts.get_mut(fp) {
+                if let Some(t) = entry.observe(false, now, opts.for_duration, opts.resolve_delay) {
+                    report.transitions.push((*fp, t));
+                }
+                if !matches!(entry.state, super::AlertState::Pending | super::AlertState::Firing) {
+                    gone.push(*fp);
+                }
+            } else {
+                gone.push(*fp);
+            }
+        }
+        for fp in gone {
+            slot.known.remove(&fp);
+        }
+    }
+
+    /// Puts `rules` in force, rebinding slots by name, at `now`.
+    ///
+    /// An unchanged rule keeps its memory (histories, pending alerts). A changed rule starts
+    /// afresh but inherits the alerts it had, so its next evaluation resolves those the new
+    /// definition no longer fires (a raised threshold, a new severity: a new identity). A
+    /// removed rule's alerts resolve now, keeping its description for the resolve notice.
+    /// Nothing is left firing that no rule evaluates.
+    pub(crate) fn replace_rules(&mut self, rules: Vec<CompiledRule>, now: Instant) {
         let mut old: HashMap<String, Slot> = self.slots.drain(..).map(|s| (s.compiled.rule.name.clone(), s)).collect();
         for compiled in rules {
             match old.remove(&compiled.rule.name) {
-                // Same rule: keep its memory (histories, pending alerts).
                 Some(mut slot) if slot.compiled.rule == compiled.rule && slot.compiled.options == compiled.options => {
                     slot.compiled = compiled;
                     self.slots.push(slot);
                 }
-                _ => self.slots.push(Slot::new(compiled)),
+                // A disabled rule evaluates nothing: its alerts resolve now, like a removed one's.
+                Some(previous) if !compiled.options.enabled => {
+                    old.insert(compiled.rule.name.clone(), previous);
+                    self.slots.push(Slot::new(compiled));
+                }
+                Some(previous) => {
+                    let mut slot = Slot::new(compiled);
+                    slot.known = previous.known;
+                    self.slots.push(slot);
+                }
+                None => self.slots.push(Slot::new(compiled)),
             }
         }
-        // Alerts of removed or changed rules resolve on the next cycle of nothing; drop the
-        // pending ones now and let firing ones resolve through the router.
-        let live: HashSet<String> = self.slots.iter().map(|s| s.compiled.rule.name.clone()).collect();
         for slot in old.into_values() {
             for fp in slot.known {
                 if let Some(e) = self.alerts.get_mut(&fp) {
-                    e.observe(false, e.active_since.unwrap_or_else(Instant::now), Duration::ZERO, Duration::ZERO);
+                    e.note.get_or_insert_with(|| slot.compiled.rule.description.clone());
+                    e.observe(false, now, Duration::ZERO, Duration::ZERO);
                 }
             }
         }
-        self.alerts.retain(|_, e| live.contains(&e.rule) || !e.is_done());
+        self.alerts.retain(|_, e| !e.is_done());
     }
 }
 
@@ -405,5 +440,33 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
             })
             .collect(),
         _ => rows.into_iter().filter(|(_, v)| test(*v)).map(|(labels, v)| (labels.clone(), v)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::{AlertCondition, AlertRule};
+
+    #[test]
+    fn a_rule_that_panics_is_skipped_and_the_others_are_evaluated() {
+        let mut ev = Evaluator::default();
+        for name in ["test-panic", "fine"] {
+            let rule = AlertRule {
+                name: name.into(),
+                metric_name: "bitcraps.cpu.usage".into(),
+                condition: AlertCondition::GreaterThan(1.0),
+                ..Default::default()
+            };
+            ev.slots.push(Slot::new(CompiledRule::compile(rule).expect("valid")));
+        }
+        let now = Instant::now();
+        let report = ev.evaluate(&Snapshot::default(), now);
+        assert_eq!(report.evaluated, 1, "the other rule ran");
+        assert_eq!(report.panics.len(), 1);
+        assert_eq!(report.panics[0].0, "test-panic");
+        assert!(report.panics[0].1.contains("a rule that panics"), "{:?}", report.panics);
+        // Not again before its next turn: one report per interval, not per tick.
+        assert!(ev.evaluate(&Snapshot::default(), now).panics.is_empty());
     }
 }

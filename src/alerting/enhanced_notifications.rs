@@ -18,4 +18,4 @@ pub use super::channels::{
     PagerDutyNotifier, Secret, SendError, SlackNotifier, SmsNotifier, SmtpSecurity, TeamsNotifier, WebhookNotifier,
     PAGERDUTY_EVENTS_URL, TWILIO_API_BASE, WEBHOOK_SCHEMA,
 };
-pub use super::notify::{InMemoryNotifier, LogNotifier, Notification, Notifier, NotifyError};
+pub use super::notify::{DeliveryReport, InMemoryNotifier, LogNotifier, Notification, Notifier, NotifyError};

@@ -28,8 +28,11 @@ use super::rule::{
 };
 use super::AlertError;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// Channels that exist without a `channels:` entry: `log`, the node's own log.
+pub const BUILTIN_CHANNELS: [&str; 1] = ["log"];
 use std::time::Duration;
 
 /// A rules file, read.
@@ -89,6 +92,22 @@ pub enum RuleFileError {
         /// The parser's reason, with the field path (e.g. `rules[2].severity: ...`).
         reason: String,
     },
+    /// Larger than [`MAX_RULES_FILE_BYTES`](super::limits::MAX_RULES_FILE_BYTES); not parsed.
+    #[error("{path}: {bytes} bytes; a rules file is at most {} bytes", super::limits::MAX_RULES_FILE_BYTES)]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// Its size (or the cap plus one, when read from disk).
+        bytes: usize,
+    },
+    /// Nested deeper than [`MAX_NESTING`](super::limits::MAX_NESTING); not parsed.
+    #[error("{path}:{line}: nested more than {} levels deep", super::limits::MAX_NESTING)]
+    TooDeep {
+        /// The file.
+        path: String,
+        /// 1-based line where the nesting passes the cap.
+        line: usize,
+    },
     /// Well-formed, but a value is not acceptable.
     #[error("{path}:{line}: {field}: {reason}")]
     Invalid {
@@ -119,6 +138,7 @@ struct FileSpec {
     escalations: BTreeMap<String, Vec<TierSpec>>,
     #[serde(default)]
     channels: BTreeMap<String, serde_yaml::Value>,
+    fallback_channel: Option<String>,
 }
 
 fn yes() -> bool {
@@ -210,16 +230,27 @@ struct TierSpec {
     channels: Vec<String>,
 }
 
-/// Reads and checks a rules file.
+/// Reads and checks a rules file. Never reads more than
+/// [`MAX_RULES_FILE_BYTES`](super::limits::MAX_RULES_FILE_BYTES) (plus one byte, to know).
 pub fn load_rules_file(path: impl AsRef<Path>) -> Result<RuleSet, RuleFileError> {
+    use std::io::Read;
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| RuleFileError::Io { path: path.display().to_string(), source })?;
+    let io = |source| RuleFileError::Io { path: path.display().to_string(), source };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(super::limits::MAX_RULES_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        io(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8: {}", e.utf8_error())))
+    })?;
     parse_rules(&path.display().to_string(), &text)
 }
 
 /// Parses and checks rules YAML; `origin` names it in errors. `${VAR}`s in channels come
-/// from the process environment.
+/// from the process environment. The size and the nesting are checked before the YAML
+/// parser runs (see [`super::limits`]).
 pub fn parse_rules(origin: &str, text: &str) -> Result<RuleSet, RuleFileError> {
     parse_rules_with_env(origin, text, &|var| std::env::var(var).ok())
 }
@@ -231,6 +262,15 @@ pub fn parse_rules_with_env(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<RuleSet, RuleFileError> {
+    match super::yamlguard::check(text) {
+        Ok(()) => {}
+        Err(super::yamlguard::Refusal::TooLarge(bytes)) => {
+            return Err(RuleFileError::TooLarge { path: origin.to_string(), bytes })
+        }
+        Err(super::yamlguard::Refusal::TooDeep(line)) => {
+            return Err(RuleFileError::TooDeep { path: origin.to_string(), line })
+        }
+    }
     let spec: FileSpec = serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         let reason = e.to_string();
@@ -238,13 +278,15 @@ pub fn parse_rules_with_env(
             Some(i) => reason[..i].to_string(),
             None => reason,
         };
+        let reason = super::yamlguard::without_values(&reason);
         RuleFileError::Syntax { path: origin.to_string(), line, column, reason }
     })?;
     let locator = Locator { origin, text };
     let mut rules = Vec::with_capacity(spec.rules.len());
+    let mut names = std::collections::HashSet::with_capacity(spec.rules.len());
     for (i, r) in spec.rules.into_iter().enumerate() {
         let rule = rule_from_spec(r).map_err(|(field, reason)| locator.error("rules", i, &field, reason))?;
-        if rules.iter().any(|x: &RuleDefinition| x.rule.name == rule.rule.name) {
+        if !names.insert(rule.rule.name.clone()) {
             return Err(locator.error("rules", i, "name", format!("a second rule is named `{}`", rule.rule.name)));
         }
         let compiled = CompiledRule::compile(rule).map_err(|e| match e {
@@ -257,11 +299,21 @@ pub fn parse_rules_with_env(
         })?;
         rules.push(RuleDefinition { rule: compiled.rule, options: compiled.options });
     }
+    let channels = super::channels::parse_channels(spec.channels, env).map_err(|e| {
+        let (channel, field, reason) = e.parts();
+        locator.keyed_error(channel, &format!("channels.{channel}.{field}"), reason.to_string())
+    })?;
+    let known: BTreeSet<&str> = channels.iter().map(|c| c.name.as_str()).chain(BUILTIN_CHANNELS).collect();
+    let unknown = |name: &str| {
+        let defined: Vec<&str> = known.iter().copied().collect();
+        format!("no channel named `{name}` (defined: {}; add it under `channels:`)", defined.join(", "))
+    };
     let mut escalations = BTreeMap::new();
     for (name, tiers) in spec.escalations {
         let mut out = Vec::new();
         for (t, tier) in tiers.into_iter().enumerate() {
             let after = duration(&tier.after)
+                .and_then(|d| super::limits::at_most(d, super::limits::MAX_ESCALATION_AFTER).map(|()| d))
                 .map_err(|reason| locator.keyed_error(&name, &format!("escalations.{name}[{t}].after"), reason))?;
             if tier.channels.is_empty() {
                 return Err(locator.keyed_error(
@@ -269,6 +321,9 @@ pub fn parse_rules_with_env(
                     &format!("escalations.{name}[{t}].channels"),
                     "list at least one channel".into(),
                 ));
+            }
+            if let Some(c) = tier.channels.iter().find(|c| !known.contains(c.as_str())) {
+                return Err(locator.keyed_error(&name, &format!("escalations.{name}[{t}].channels"), unknown(c)));
             }
             out.push(EscalationTier { after, channels: tier.channels });
         }
@@ -283,15 +338,14 @@ pub fn parse_rules_with_env(
             .map_err(|(f, reason)| locator.keyed_error("default_route", &format!("default_route.{f}"), reason))?,
         None => Route::default(),
     };
-    let channels = super::channels::parse_channels(spec.channels, env).map_err(|e| {
-        let (channel, field, reason) = e.parts();
-        locator.keyed_error(channel, &format!("channels.{channel}.{field}"), reason.to_string())
-    })?;
+    if let Some(c) = spec.fallback_channel.as_deref().filter(|c| !known.contains(c)) {
+        return Err(locator.keyed_error("fallback_channel", "fallback_channel", unknown(c)));
+    }
     Ok(RuleSet {
         predefined: spec.predefined,
         disable: spec.disable,
         rules,
-        routing: RoutingConfig { routes, default_route, escalations },
+        routing: RoutingConfig { routes, default_route, escalations, fallback_channel: spec.fallback_channel },
         channels,
     })
 }
@@ -411,13 +465,19 @@ fn route_from_spec(r: RouteSpec, escalations: &BTreeMap<String, EscalationPolicy
     if !r.escalation.is_empty() && !escalations.contains_key(&r.escalation) {
         return Err(("escalation".into(), format!("no escalation policy named `{}`", r.escalation)));
     }
+    use super::limits::{at_most, MAX_GROUP_INTERVAL, MAX_REPEAT_INTERVAL};
     let d = Route::default();
+    let bounded = |field: &str, s: &Option<String>, max, default| -> Result<Duration, FieldError> {
+        let v = opt_duration(field, s)?.unwrap_or(default);
+        at_most(v, max).map_err(|e| (field.to_string(), e))?;
+        Ok(v)
+    };
     Ok(Route {
         matchers: matchers(&r.matchers),
         group_by: r.group_by.unwrap_or(d.group_by),
-        group_wait: opt_duration("group_wait", &r.group_wait)?.unwrap_or(d.group_wait),
-        group_interval: opt_duration("group_interval", &r.group_interval)?.unwrap_or(d.group_interval),
-        repeat_interval: opt_duration("repeat_interval", &r.repeat_interval)?.unwrap_or(d.repeat_interval),
+        group_wait: bounded("group_wait", &r.group_wait, MAX_GROUP_INTERVAL, d.group_wait)?,
+        group_interval: bounded("group_interval", &r.group_interval, MAX_GROUP_INTERVAL, d.group_interval)?,
+        repeat_interval: bounded("repeat_interval", &r.repeat_interval, MAX_REPEAT_INTERVAL, d.repeat_interval)?,
         escalation: r.escalation,
     })
 }

@@ -36,15 +36,20 @@ mod amconfig;
 pub mod api;
 pub mod channels;
 mod condition;
+mod cycle;
 mod engine;
 pub mod enhanced_notifications;
 mod file;
+mod identity;
+pub mod limits;
 mod matcher;
+mod meta;
 mod notify;
 mod predefined;
 mod promexport;
 mod promql;
 mod reader;
+mod reload;
 mod route;
 mod rule;
 mod selfmetrics;
@@ -53,12 +58,15 @@ mod snapshot;
 mod state;
 mod system;
 mod wallclock;
+pub(crate) mod yamlguard;
 
 pub use amconfig::{alertmanager_yaml, AmConfigOptions, ALERTMANAGER_CONFIG_HEADER};
 pub use condition::{AlertCondition, Threshold};
-pub use file::{load_rules_file, parse_rules, parse_rules_with_env, RuleFileError, RuleSet};
+pub use file::{load_rules_file, parse_rules, parse_rules_with_env, RuleFileError, RuleSet, BUILTIN_CHANNELS};
+pub use identity::alert_labels;
 pub use matcher::{valid_label_name, MatchType, Matcher, MatcherError, MAX_MATCHER_VALUE};
-pub use notify::{AlertNotice, InMemoryNotifier, LogNotifier, Notification, Notifier, NotifyError};
+pub use meta::DELIVERY_FAILING;
+pub use notify::{AlertNotice, DeliveryReport, InMemoryNotifier, LogNotifier, Notification, Notifier, NotifyError};
 pub use predefined::{memory_limit_bytes, predefined_rules};
 pub use promexport::{prometheus_rules, prometheus_rules_with, PromExportOptions, PROMETHEUS_RULES_HEADER};
 pub use reader::AlertReader;
@@ -106,4 +114,18 @@ pub enum AlertError {
     /// A rules file could not be read or is invalid.
     #[error(transparent)]
     File(#[from] RuleFileError),
+    /// A notification channel of a rules file cannot be built.
+    #[error(transparent)]
+    Channel(#[from] channels::ChannelError),
+    /// A route or escalation policy has a value past its bound (see [`limits`]).
+    #[error("routing: {field}: {reason}")]
+    InvalidRouting {
+        /// The field at fault, e.g. `routes[0].group_wait`.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// An evaluation cycle panicked (the panic was caught; the engine goes on).
+    #[error("alert evaluation panicked: {0}")]
+    Panicked(String),
 }

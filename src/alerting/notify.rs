@@ -86,10 +86,83 @@ pub enum NotifyError {
         /// What is missing.
         reason: String,
     },
+    /// A route or escalation tier names a channel nobody registered.
+    #[error("no channel named `{name}` is registered")]
+    UnknownChannel {
+        /// The name the routing used.
+        name: String,
+    },
+    /// The notifier did not answer within the engine's `notify_timeout`.
+    #[error("no verdict within {after:?}")]
+    TimedOut {
+        /// The limit.
+        after: std::time::Duration,
+    },
+    /// The notifier panicked (caught by the engine).
+    #[error("the notifier panicked: {message}")]
+    Panicked {
+        /// What the panic said.
+        message: String,
+    },
+}
+
+/// What a channel confirmed of one notification: the alerts (firing or resolved) the
+/// receiving side accepted, and why the others were not delivered.
+///
+/// The engine marks an alert as told to a channel only for the fingerprints in
+/// `delivered`; the rest are offered again at the route's next `group_interval`, so a
+/// notification that fails part-way resumes where it stopped.
+///
+/// ```
+/// use bitcraps_otel::alerting::{DeliveryReport, Fingerprint, NotifyError};
+///
+/// let partial = DeliveryReport {
+///     delivered: vec![Fingerprint(1)],
+///     error: Some(NotifyError::Transport { channel: "pagerduty", reason: "HTTP 503".into() }),
+/// };
+/// assert!(!partial.is_complete());
+/// ```
+#[derive(Debug, Default)]
+pub struct DeliveryReport {
+    /// Alerts the channel confirmed.
+    pub delivered: Vec<Fingerprint>,
+    /// Why the alerts not in `delivered` were not delivered (`None`: everything was).
+    pub error: Option<NotifyError>,
+}
+
+impl DeliveryReport {
+    /// Every alert of `n` delivered.
+    pub fn all(n: &Notification) -> DeliveryReport {
+        DeliveryReport { delivered: n.firing.iter().chain(&n.resolved).map(|a| a.fingerprint).collect(), error: None }
+    }
+
+    /// Nothing delivered, because of `error`.
+    pub fn none(error: NotifyError) -> DeliveryReport {
+        DeliveryReport { delivered: Vec::new(), error: Some(error) }
+    }
+
+    /// Whether nothing failed.
+    pub fn is_complete(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// `Ok` when nothing failed, else the error.
+    pub fn into_result(self) -> Result<(), NotifyError> {
+        match self.error {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
 }
 
 /// A notification channel. Implementations must be cheap to call concurrently; the engine
-/// calls them outside its locks, one notification at a time per channel.
+/// calls them outside its locks, one notification at a time per channel and alert group,
+/// and never waits for them between two evaluations.
+///
+/// `notify` returns `Ok` only once the receiving side confirmed the notification: an alert
+/// counts as told to a channel only then. A notifier whose notifications can partly fail
+/// (one request per alert, say) also implements [`deliver`](Notifier::deliver) to say which
+/// alerts got through.
 ///
 /// ```
 /// use bitcraps_otel::alerting::{Notification, Notifier, NotifyError};
@@ -112,11 +185,19 @@ pub enum NotifyError {
 pub trait Notifier: Send + Sync + std::fmt::Debug {
     /// The kind of channel, for the `channel` label of the notification metrics.
     fn kind(&self) -> AlertChannel;
-    /// Delivers one notification.
+    /// Delivers one notification; `Ok` once the receiving side confirmed it.
     async fn notify(&self, notification: &Notification) -> Result<(), NotifyError>;
-    /// True when `notify` only queues the notification and the channel counts its own
-    /// sent/failed metrics once delivery ends (the queued channels of
-    /// [`super::channels`]); the engine then leaves those two counters to it.
+    /// Delivers one notification and reports which of its alerts got through. The default
+    /// is all or nothing, from [`notify`](Notifier::notify).
+    async fn deliver(&self, notification: &Notification) -> DeliveryReport {
+        match self.notify(notification).await {
+            Ok(()) => DeliveryReport::all(notification),
+            Err(e) => DeliveryReport::none(e),
+        }
+    }
+    /// True for channels that bound their own time (retries, timeouts) and count their own
+    /// sent/failed metrics (the queued channels of [`super::channels`]); the engine then
+    /// applies no `notify_timeout` and leaves those two counters to them.
     fn reports_own_delivery(&self) -> bool {
         false
     }

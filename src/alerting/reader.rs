@@ -84,7 +84,13 @@ impl AlertReader {
         &self,
         f: impl FnOnce(&ResourceMetrics, &[HistogramFamily]) -> R,
     ) -> Result<R, AlertError> {
-        let mut rm = self.buffer.lock().map_err(|_| AlertError::Collect("reader buffer poisoned".into()))?;
+        // A panic during an earlier collection (a user callback) leaves the buffer in an
+        // unknown state: start from an empty one rather than refuse forever.
+        let mut rm = self.buffer.lock().unwrap_or_else(|poisoned| {
+            let mut rm = poisoned.into_inner();
+            *rm = ResourceMetrics::default();
+            rm
+        });
         self.inner.collect(&mut rm).map_err(|e| AlertError::Collect(e.to_string()))?;
         let mut histograms = Vec::new();
         for source in self.histograms.read().map(|s| s.clone()).unwrap_or_default() {

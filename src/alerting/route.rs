@@ -7,6 +7,7 @@ use super::rule::LabelMatcher;
 use super::silence::Silences;
 use super::state::{AlertState, Entry, Fingerprint};
 use super::AlertRule;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -86,6 +87,9 @@ pub struct RoutingConfig {
     pub default_route: Route,
     /// Policies by name.
     pub escalations: BTreeMap<String, EscalationPolicy>,
+    /// Where the engine's own alerts go (`AlertDeliveryFailing`, raised when a channel
+    /// cannot deliver). `None`: they are only logged and listed.
+    pub fallback_channel: Option<String>,
 }
 
 pub(crate) fn matches_map(matchers: &[LabelMatcher], labels: &BTreeMap<String, String>) -> bool {
@@ -98,8 +102,12 @@ pub(crate) fn matches_map(matchers: &[LabelMatcher], labels: &BTreeMap<String, S
     })
 }
 
-/// A route (by index; `usize::MAX` for the default route) and its group label values.
+/// A route (by index; `usize::MAX` for the default route, [`META_ROUTE`] for the engine's
+/// own alerts) and its group label values.
 type GroupKey = (usize, Vec<String>);
+
+/// The route index of the engine's own alerts (they go to the fallback channel only).
+const META_ROUTE: usize = usize::MAX - 1;
 
 #[derive(Debug, Default)]
 struct GroupState {
@@ -107,24 +115,26 @@ struct GroupState {
     last_flush: Option<Instant>,
 }
 
-/// What one dispatch decided to send, for bookkeeping once sent.
+/// One notification the router handed out, and what to do when its verdict comes back.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub(crate) notification: Notification,
-    group: (usize, Vec<String>),
-    flushes_group: bool,
+    /// How long an undelivered alert waits before it is offered again (the route's
+    /// `group_interval`).
+    pub(crate) retry_after: Duration,
 }
 
-/// Routing state: groups and silences.
+/// Routing state: groups, silences, and which channels are failing.
 #[derive(Debug, Default)]
 pub(crate) struct Router {
     pub(crate) config: RoutingConfig,
     pub(crate) silences: Silences,
     groups: HashMap<(usize, Vec<String>), GroupState>,
+    /// Channels whose last delivery failed, with why (drives the delivery-failure alert).
+    pub(crate) failing: super::meta::Failing,
+    /// The node's own labels, on every alert the router makes itself.
+    pub(crate) node: BTreeMap<String, String>,
 }
-
-/// How long a failed channel waits before it is tried again.
-const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 impl Router {
     pub(crate) fn new(config: RoutingConfig) -> Router {
@@ -140,7 +150,20 @@ impl Router {
             .unwrap_or((usize::MAX, &config.default_route))
     }
 
-    /// Decides what to send at `now`. `channels` are the registered channel names.
+    /// The route of an alert: the fallback route for the engine's own alerts, else the first
+    /// matching route, else the default route.
+    fn route_for<'c>(config: &'c RoutingConfig, entry: &Entry) -> (usize, Cow<'c, Route>) {
+        if super::meta::is_meta(entry) {
+            let route =
+                Route { group_by: vec!["channel".into()], group_wait: Duration::ZERO, ..config.default_route.clone() };
+            return (META_ROUTE, Cow::Owned(route));
+        }
+        let (i, r) = Self::route_of(config, &entry.labels);
+        (i, Cow::Borrowed(r))
+    }
+
+    /// Decides what to send at `now`. `channels` are the registered channel names. Every
+    /// (alert, channel) handed out is in flight until [`Router::record`] has its verdict.
     pub(crate) fn dispatch(
         &mut self,
         alerts: &mut HashMap<Fingerprint, Entry>,
@@ -152,38 +175,57 @@ impl Router {
         self.silences.gc(wall);
         let Router { config, silences, groups, .. } = self;
         let everyone = [EscalationTier { after: Duration::ZERO, channels: channels.to_vec() }];
-        // (group, channel) -> notification under construction, plus whether it carries news.
-        let mut out: BTreeMap<(GroupKey, String), (Notification, bool)> = BTreeMap::new();
+        // (group, channel) -> notification under construction, plus the retry interval.
+        let mut out: BTreeMap<(GroupKey, String), (Notification, Duration)> = BTreeMap::new();
+        let mut flushed: Vec<GroupKey> = Vec::new();
         let mut fps: Vec<&Fingerprint> = alerts.keys().collect();
         fps.sort();
         let fps: Vec<Fingerprint> = fps.into_iter().copied().collect();
         for fp in fps {
             let Some(entry) = alerts.get_mut(&fp) else { continue };
             entry.silenced = silences.is_silenced(&entry.labels, wall);
-            let (route_idx, route) = Self::route_of(config, &entry.labels);
+            let (route_idx, route) = Self::route_for(config, entry);
             let group_values: Vec<String> =
                 route.group_by.iter().map(|g| entry.labels.get(g).cloned().unwrap_or_default()).collect();
             let key = (route_idx, group_values);
-            let tiers: &[EscalationTier] = match config.escalations.get(&route.escalation) {
-                Some(p) => &p.tiers,
-                None => &everyone,
+            let fallback: Vec<EscalationTier>;
+            let tiers: &[EscalationTier] = if route_idx == META_ROUTE {
+                // Never to the failing channel itself: that would fail too, and loop.
+                let failing = entry.labels.get("channel");
+                fallback = config
+                    .fallback_channel
+                    .iter()
+                    .filter(|f| Some(*f) != failing)
+                    .map(|f| EscalationTier { after: Duration::ZERO, channels: vec![f.clone()] })
+                    .collect();
+                &fallback
+            } else {
+                match config.escalations.get(&route.escalation) {
+                    Some(p) => &p.tiers,
+                    None => &everyone,
+                }
             };
+            // A channel a reload removed has nobody left to tell of the resolution.
+            if entry.state == AlertState::Resolved {
+                entry.delivery.resolution_due.retain(|ch| channels.contains(ch));
+            }
             // (channel, tier, is news)
             let mut due: Vec<(String, usize, bool)> = Vec::new();
+            let delivery = &entry.delivery;
+            let waiting =
+                |ch: &String| delivery.in_flight.contains(ch) || delivery.retry_at.get(ch).is_some_and(|t| *t > now);
             match entry.state {
                 AlertState::Firing if !entry.silenced => {
                     let elapsed = entry.fired_at.map_or(Duration::ZERO, |f| now.saturating_duration_since(f));
-                    let never_sent = entry.delivery.sent.is_empty();
                     for (ti, tier) in tiers.iter().enumerate() {
                         if elapsed < tier.after || (ti > 0 && entry.acknowledged) {
                             continue;
                         }
-                        for ch in &tier.channels {
-                            if entry.delivery.retry_at.get(ch).is_some_and(|t| *t > now) {
-                                continue;
-                            }
-                            match entry.delivery.sent.get(ch) {
-                                None => due.push((ch.clone(), ti, never_sent)),
+                        for ch in tier.channels.iter().filter(|ch| !waiting(ch)) {
+                            match delivery.sent.get(ch) {
+                                // First word to a first-tier channel waits for its group;
+                                // an escalation goes out when its time comes.
+                                None => due.push((ch.clone(), ti, ti == 0)),
                                 Some(t)
                                     if !entry.acknowledged
                                         && now.saturating_duration_since(*t) >= route.repeat_interval =>
@@ -196,10 +238,8 @@ impl Router {
                     }
                 }
                 AlertState::Resolved => {
-                    for ch in &entry.delivery.resolution_due {
-                        if entry.delivery.retry_at.get(ch).is_none_or(|t| *t <= now) {
-                            due.push((ch.clone(), 0, true));
-                        }
+                    for ch in delivery.resolution_due.iter().filter(|ch| !waiting(ch)) {
+                        due.push((ch.clone(), 0, true));
                     }
                 }
                 _ => {}
@@ -217,24 +257,34 @@ impl Router {
                 (None, Some(first)) => now.saturating_duration_since(first) >= route.group_wait,
                 (None, None) => true,
             };
-            let Some(rule) = rules.get(entry.rule.as_str()) else { continue };
+            // A removed rule's alerts keep its description in `note`, for their resolve.
+            let (description, threshold, tags) = match (rules.get(entry.rule.as_str()), &entry.note) {
+                (Some(rule), _) if !super::meta::is_meta(entry) => {
+                    (rule.description.clone(), rule.condition.threshold(), rule.tags.clone())
+                }
+                (_, Some(note)) => (note.clone(), None, Vec::new()),
+                (_, None) => (String::new(), None, Vec::new()),
+            };
             let notice = AlertNotice {
                 fingerprint: fp,
                 rule: entry.rule.clone(),
                 labels: entry.labels.clone(),
-                description: rule.description.clone(),
+                description,
                 severity: entry.severity,
                 value: entry.value,
-                threshold: rule.condition.threshold(),
-                tags: rule.tags.clone(),
+                threshold,
+                tags,
             };
             for (ch, tier, news) in due {
                 if news && !ready {
                     continue;
                 }
+                if news && !flushed.contains(&key) {
+                    flushed.push(key.clone());
+                }
                 let group_labels: BTreeMap<String, String> =
                     route.group_by.iter().cloned().zip(key.1.iter().cloned()).collect();
-                let (n, carries_news) = out.entry((key.clone(), ch.clone())).or_insert_with(|| {
+                let (n, _) = out.entry((key.clone(), ch.clone())).or_insert_with(|| {
                     (
                         Notification {
                             channel: ch.clone(),
@@ -243,59 +293,89 @@ impl Router {
                             resolved: Vec::new(),
                             escalation_tier: 0,
                         },
-                        false,
+                        route.group_interval,
                     )
                 });
-                *carries_news |= news;
                 n.escalation_tier = n.escalation_tier.max(tier);
                 if entry.state == AlertState::Resolved {
                     n.resolved.push(notice.clone());
                 } else {
                     n.firing.push(notice.clone());
                 }
+                entry.delivery.in_flight.insert(ch);
             }
         }
-        out.into_iter()
-            .map(|((group, _), (notification, news))| Outgoing { notification, group, flushes_group: news })
-            .collect()
+        // A group's timers run from when its news was handed out, whatever the verdict: a
+        // failed alert is offered again by its own retry time, not by the group's.
+        for key in flushed {
+            let g = groups.entry(key).or_default();
+            g.last_flush = Some(now);
+            g.first_pending = None;
+        }
+        out.into_values().map(|(notification, retry_after)| Outgoing { notification, retry_after }).collect()
     }
 
-    /// Records what happened to `sent` (`ok` per notification, same order).
-    pub(crate) fn record(&mut self, alerts: &mut HashMap<Fingerprint, Entry>, sent: &[(Outgoing, bool)], now: Instant) {
-        for (o, ok) in sent {
-            let ch = &o.notification.channel;
-            if *ok && o.flushes_group {
-                let g = self.groups.entry(o.group.clone()).or_default();
-                g.last_flush = Some(now);
-                g.first_pending = None;
+    /// Takes a channel's verdict on one notification: confirmed alerts are marked told (or
+    /// their resolution done), the others are offered again after `retry_after`, and the
+    /// channel's failing state (and its delivery-failure alert) follows the verdict.
+    pub(crate) fn record(
+        &mut self,
+        alerts: &mut HashMap<Fingerprint, Entry>,
+        sent: &Outgoing,
+        report: &super::DeliveryReport,
+        now: Instant,
+    ) {
+        let n = &sent.notification;
+        let ch = &n.channel;
+        let retry_at = now.checked_add(sent.retry_after).unwrap_or(now);
+        for (a, firing) in n.firing.iter().map(|a| (a, true)).chain(n.resolved.iter().map(|a| (a, false))) {
+            let Some(e) = alerts.get_mut(&a.fingerprint) else { continue };
+            e.delivery.in_flight.remove(ch);
+            let delivered = report.delivered.contains(&a.fingerprint);
+            if !delivered {
+                e.delivery.retry_at.insert(ch.clone(), retry_at);
+                continue;
             }
-            for a in &o.notification.firing {
-                if let Some(e) = alerts.get_mut(&a.fingerprint) {
-                    if *ok {
-                        e.delivery.sent.insert(ch.clone(), now);
-                        e.delivery.retry_at.remove(ch);
-                    } else {
-                        e.delivery.retry_at.insert(ch.clone(), now + RETRY_AFTER);
-                    }
+            e.delivery.retry_at.remove(ch);
+            match (firing, e.state) {
+                (true, AlertState::Firing) => {
+                    e.delivery.sent.insert(ch.clone(), now);
                 }
-            }
-            for a in &o.notification.resolved {
-                if let Some(e) = alerts.get_mut(&a.fingerprint) {
-                    if *ok {
-                        e.delivery.resolution_due.remove(ch);
-                    } else {
-                        e.delivery.retry_at.insert(ch.clone(), now + RETRY_AFTER);
-                    }
+                // It resolved while the firing was on its way: the channel now believes it
+                // fires, so it must hear of the resolution too.
+                (true, _) => {
+                    e.delivery.resolution_due.insert(ch.clone());
+                }
+                (false, _) => {
+                    e.delivery.resolution_due.remove(ch);
                 }
             }
         }
+        match &report.error {
+            Some(err) => {
+                self.failing.insert(ch.clone(), err.to_string());
+            }
+            None => {
+                self.failing.remove(ch);
+            }
+        }
+        // A channel with nothing left to offer is not failing any more.
+        self.failing.retain(|c, _| {
+            alerts.values().any(|e| e.delivery.retry_at.contains_key(c) || e.delivery.in_flight.contains(c))
+        });
+        super::meta::sync(alerts, &self.failing, &self.node, now);
+        self.forget_done(alerts);
+    }
+
+    /// Drops finished alerts and the groups nothing is left in, so a later storm waits
+    /// `group_wait` again.
+    pub(crate) fn forget_done(&mut self, alerts: &mut HashMap<Fingerprint, Entry>) {
         alerts.retain(|_, e| !e.is_done());
-        // Groups with nothing left forget their timers, so a later storm waits group_wait again.
         let live: std::collections::HashSet<(usize, Vec<String>)> = alerts
             .values()
             .filter(|e| e.state != AlertState::Inactive)
             .map(|e| {
-                let (i, r) = Self::route_of(&self.config, &e.labels);
+                let (i, r) = Self::route_for(&self.config, e);
                 (i, r.group_by.iter().map(|g| e.labels.get(g).cloned().unwrap_or_default()).collect())
             })
             .collect();

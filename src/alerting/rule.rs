@@ -375,9 +375,11 @@ impl CompiledRule {
         }
         let source = Source::resolve(&rule.metric_name)
             .ok_or_else(|| AlertError::UnknownMetric { rule: rule.name.clone(), metric: rule.metric_name.clone() })?;
-        if rule.evaluation_interval.is_zero() {
-            return Err(invalid(&rule, "evaluation_interval", "must be above zero"));
-        }
+        use super::limits::{at_most, positive_at_most, MAX_EVALUATION_INTERVAL, MAX_HOLD};
+        positive_at_most(rule.evaluation_interval, MAX_EVALUATION_INTERVAL)
+            .map_err(|reason| invalid(&rule, "every", reason))?;
+        at_most(options.for_duration, MAX_HOLD).map_err(|reason| invalid(&rule, "for", reason))?;
+        at_most(options.resolve_delay, MAX_HOLD).map_err(|reason| invalid(&rule, "keep_firing_for", reason))?;
         rule.condition.validate().map_err(|(field, reason)| invalid(&rule, field, reason))?;
         if matches!((&rule.condition, source), (super::AlertCondition::Ratio { .. }, Source::Derived(_))) {
             return Err(invalid(&rule, "condition", "a ratio divides raw metrics; a derived metric already is one"));

@@ -3,7 +3,7 @@
 use super::state::{AlertState, Entry, Fingerprint};
 use super::AlertSeverity;
 use crate::semconv::{metric, AlertChannel, AttributeEnum};
-use opentelemetry::metrics::{Counter, Histogram, Meter, UpDownCounter};
+use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge, UpDownCounter};
 use opentelemetry::KeyValue;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,6 +16,8 @@ pub(crate) struct SelfMetrics {
     firing: UpDownCounter<i64>,
     sent: Counter<u64>,
     failed: Counter<u64>,
+    panics: Counter<u64>,
+    _healthy: ObservableGauge<i64>,
     last_firing: [i64; 5],
 }
 
@@ -28,7 +30,13 @@ fn channel_attr(c: AlertChannel) -> [KeyValue; 1] {
 }
 
 impl SelfMetrics {
-    pub(crate) fn new(meter: &Meter, channels: &[AlertChannel]) -> SelfMetrics {
+    /// The instruments on `meter`, with zeros for `channels`; `healthy` is asked at every
+    /// collection, so the health gauge is never stale.
+    pub(crate) fn new(
+        meter: &Meter,
+        channels: &[AlertChannel],
+        healthy: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> SelfMetrics {
         let counter = |d: &'static crate::semconv::MetricDef| {
             meter.u64_counter(d.name).with_description(d.brief).with_unit(d.unit).build()
         };
@@ -48,10 +56,18 @@ impl SelfMetrics {
                 .build(),
             sent: counter(&metric::ALERTING_NOTIFICATIONS_SENT),
             failed: counter(&metric::ALERTING_NOTIFICATIONS_FAILED),
+            panics: counter(&metric::ALERTING_PANICS),
+            _healthy: meter
+                .i64_observable_gauge(metric::ALERTING_ENGINE_HEALTHY.name)
+                .with_description(metric::ALERTING_ENGINE_HEALTHY.brief)
+                .with_unit(metric::ALERTING_ENGINE_HEALTHY.unit)
+                .with_callback(move |o| o.observe(i64::from(healthy()), &[]))
+                .build(),
             last_firing: [0; 5],
         };
         // Zeros up front, so "nothing firing" is a value rather than a missing series.
         m.evaluations.add(0, &[]);
+        m.panics.add(0, &[]);
         for s in AlertSeverity::ALL {
             m.firing.add(0, &severity_attr(s));
         }
@@ -78,6 +94,11 @@ impl SelfMetrics {
             }
         }
         self.last_firing = now;
+    }
+
+    /// Counts a caught panic (the log says what panicked; the counter stays one series).
+    pub(crate) fn panicked(&self) {
+        self.panics.add(1, &[]);
     }
 
     pub(crate) fn notified(&self, channel: AlertChannel, ok: bool) {

@@ -88,12 +88,15 @@ pub struct Alert {
 /// What the router needs to remember per alert and channel.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Delivery {
-    /// Channels told of the firing, with when they were last told.
+    /// Channels that confirmed the firing, with when they last did.
     pub(crate) sent: BTreeMap<String, Instant>,
-    /// Channels that failed, not to be retried before this time.
+    /// Channels that failed, not to be offered again before this time.
     pub(crate) retry_at: BTreeMap<String, Instant>,
     /// Channels that must still hear of the resolution.
     pub(crate) resolution_due: BTreeSet<String>,
+    /// Channels with a delivery of this alert under way: nothing more is offered to them
+    /// until it is decided.
+    pub(crate) in_flight: BTreeSet<String>,
 }
 
 /// The engine's record of one alert.
@@ -111,6 +114,8 @@ pub(crate) struct Entry {
     pub(crate) acknowledged: bool,
     pub(crate) silenced: bool,
     pub(crate) delivery: Delivery,
+    /// What a built-in alert (one no rule defines) says, in place of a rule's description.
+    pub(crate) note: Option<String>,
 }
 
 /// A change the router reacts to.
@@ -135,6 +140,7 @@ impl Entry {
             acknowledged: false,
             silenced: false,
             delivery: Delivery::default(),
+            note: None,
         }
     }
 
@@ -198,13 +204,14 @@ impl Entry {
         Some(Transition::Fired)
     }
 
-    /// Whether the entry can be forgotten.
+    /// Whether the entry can be forgotten: nothing left to tell and nothing under way.
     pub(crate) fn is_done(&self) -> bool {
-        match self.state {
-            AlertState::Inactive => true,
-            AlertState::Resolved => self.delivery.resolution_due.is_empty(),
-            _ => false,
-        }
+        self.delivery.in_flight.is_empty()
+            && match self.state {
+                AlertState::Inactive => true,
+                AlertState::Resolved => self.delivery.resolution_due.is_empty(),
+                _ => false,
+            }
     }
 
     pub(crate) fn view(&self, fingerprint: Fingerprint, description: &str, tags: &[String], now: Instant) -> Alert {
@@ -224,20 +231,15 @@ impl Entry {
     }
 }
 
-/// The full label set of an alert of `rule` on a series with `series` labels.
-pub(crate) fn alert_labels(
+/// The full label set of an alert of `rule` on a series with `series` labels, on the node
+/// whose own labels are `node`.
+pub(crate) fn rule_alert_labels(
     rule: &super::AlertRule,
     options: &super::RuleOptions,
     series: &Labels,
+    node: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let mut labels: BTreeMap<String, String> = series.iter().cloned().collect();
-    for (k, v) in &options.labels {
-        labels.insert(k.clone(), v.clone());
-    }
-    labels.insert("alertname".into(), rule.name.clone());
-    labels.insert("severity".into(), rule.severity.as_str().into());
-    labels.insert("category".into(), rule.category.clone());
-    labels
+    super::identity::alert_labels(&rule.name, rule.severity, &rule.category, &options.labels, series, node)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! [`AlertingSystem`]: rules, notifiers and routing behind one handle, and the background
 //! task that collects from the alert reader and evaluates rules on their intervals.
 
+use super::cycle::{guarded_cycle, lock, Core, Shared};
 use super::engine::{Evaluator, Slot};
 use super::matcher::Matcher;
 use super::notify::Notifier;
@@ -9,12 +10,11 @@ use super::route::{Router, RoutingConfig};
 use super::rule::{CompiledRule, RuleDefinition};
 use super::selfmetrics::SelfMetrics;
 use super::silence::{Silence, SilenceError, SilenceSpec};
-use super::snapshot::Snapshot;
 use super::state::{Alert, AlertState, Fingerprint};
 use super::{AlertError, AlertRule};
 use opentelemetry::metrics::MeterProvider;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -54,27 +54,11 @@ pub struct CycleSummary {
     pub fired: usize,
     /// Alerts that resolved.
     pub resolved: usize,
-    /// Notifications sent successfully.
+    /// Notifications the channels confirmed (every alert delivered).
     pub notifications: usize,
-    /// Notifications that failed.
+    /// Notifications a channel did not (fully) deliver; their undelivered alerts are offered
+    /// again at the route's next `group_interval`.
     pub failed: usize,
-}
-
-#[derive(Debug)]
-struct Core {
-    evaluator: Evaluator,
-    router: Router,
-    metrics: Option<SelfMetrics>,
-}
-
-struct Shared {
-    core: Mutex<Core>,
-    notifiers: Mutex<BTreeMap<String, Arc<dyn Notifier>>>,
-    reader: Mutex<Option<AlertReader>>,
-    tick: Duration,
-    notify_timeout: Duration,
-    // When the background loop last finished a cycle, and how: read by the health check.
-    last_cycle: Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
 /// The alert engine: rules, alert states, routing and notifiers.
@@ -106,7 +90,7 @@ struct Shared {
 /// # Ok(()) }
 /// ```
 pub struct AlertingSystem {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -114,11 +98,6 @@ impl std::fmt::Debug for AlertingSystem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AlertingSystem").field("running", &self.task.is_some()).finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves consistent-enough state for alerting to go on.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl AlertingSystem {
@@ -138,10 +117,12 @@ impl AlertingSystem {
             shared: Arc::new(Shared {
                 core: Mutex::new(Core { evaluator, router: Router::new(config.routing), metrics: None }),
                 notifiers: Mutex::new(BTreeMap::new()),
+                file_channels: Mutex::new(BTreeMap::new()),
                 reader: Mutex::new(None),
                 tick: if config.tick.is_zero() { Duration::from_secs(1) } else { config.tick },
                 notify_timeout: config.notify_timeout,
                 last_cycle: Mutex::new(None),
+                task: Mutex::new(None),
             }),
             task: None,
         }
@@ -157,7 +138,7 @@ impl AlertingSystem {
             Some(r) => *r = compiled,
             None => rules.push(compiled),
         }
-        core.evaluator.replace_rules(rules);
+        core.evaluator.replace_rules(rules, Instant::now());
         Ok(())
     }
 
@@ -167,31 +148,24 @@ impl AlertingSystem {
         let rules: Vec<CompiledRule> =
             core.evaluator.slots.iter().filter(|s| s.compiled.rule.name != name).map(|s| s.compiled.clone()).collect();
         let removed = rules.len() != core.evaluator.slots.len();
-        core.evaluator.replace_rules(rules);
+        core.evaluator.replace_rules(rules, Instant::now());
         removed
     }
 
-    /// Replaces every rule and the routing at once. If any rule is invalid nothing changes.
+    /// Replaces every rule and the routing at once. Everything is checked first (each rule,
+    /// every bound of the routing): if anything is invalid nothing changes. Alerts of rules
+    /// removed or changed resolve as [`apply`](Self::apply) describes.
     pub fn replace_rules(&self, rules: Vec<RuleDefinition>, routing: Option<RoutingConfig>) -> Result<(), AlertError> {
         let compiled = rules.into_iter().map(CompiledRule::compile).collect::<Result<Vec<_>, _>>()?;
+        if let Some(r) = &routing {
+            r.validate()?;
+        }
         let mut core = lock(&self.shared.core);
-        core.evaluator.replace_rules(compiled);
+        core.evaluator.replace_rules(compiled, Instant::now());
         if let Some(routing) = routing {
             core.router.config = routing;
         }
         Ok(())
-    }
-
-    /// Replaces rules and routing with a rules file's (predefined rules included unless the
-    /// file says otherwise). A file that does not load changes nothing.
-    pub fn apply(&self, set: &super::RuleSet) -> Result<(), AlertError> {
-        self.replace_rules(set.effective_rules(super::predefined::memory_limit_bytes()), Some(set.routing.clone()))
-    }
-
-    /// Loads (or reloads) a rules file; on error the rules in force keep running.
-    pub fn load_file(&self, path: impl AsRef<std::path::Path>) -> Result<(), AlertError> {
-        let set = super::load_rules_file(path)?;
-        self.apply(&set)
     }
 
     /// The rules in force, in evaluation order.
@@ -222,7 +196,9 @@ impl AlertingSystem {
 
     fn instrument_meter(&self, meter: &opentelemetry::metrics::Meter) {
         let kinds: Vec<_> = lock(&self.shared.notifiers).values().map(|n| n.kind()).collect();
-        lock(&self.shared.core).metrics = Some(SelfMetrics::new(meter, &kinds));
+        let shared = Arc::downgrade(&self.shared);
+        let healthy = move || shared.upgrade().is_some_and(|s| super::cycle::health(&s).healthy);
+        lock(&self.shared.core).metrics = Some(SelfMetrics::new(meter, &kinds, healthy));
     }
 
     /// Uses `reader` for collections (instead of the one [`crate::init`] registered).
@@ -253,18 +229,21 @@ impl AlertingSystem {
             task.abort();
         }
         let shared = Arc::clone(&self.shared);
-        self.task = Some(handle.spawn(async move {
+        let task = handle.spawn(async move {
             let mut interval = tokio::time::interval(shared.tick);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 interval.tick().await;
-                let result = cycle(&shared).await.map(|_| ());
+                // Deliveries run on in their own tasks: the loop never waits for a channel.
+                let result = guarded_cycle(&shared).map(drop);
                 if let Err(e) = &result {
                     tracing::warn!(target: "bitcraps_otel::alerting", error = %e, "alert evaluation failed");
                 }
                 *lock(&shared.last_cycle) = Some((Instant::now(), result.map_err(|e| e.to_string())));
             }
-        }));
+        });
+        *lock(&self.shared.task) = Some(task.abort_handle());
+        self.task = Some(task);
         Ok(())
     }
 
@@ -283,9 +262,8 @@ impl AlertingSystem {
     /// ```
     pub fn health_check(&self) -> crate::health::FnCheck {
         let shared = Arc::clone(&self.shared);
-        let running = self.task.as_ref().map(|t| t.abort_handle());
         crate::health::FnCheck::new("alerting", move || {
-            let outcome = alerting_health(&shared, running.as_ref());
+            let outcome = super::cycle::health(&shared);
             async move { outcome }
         })
         .non_critical()
@@ -293,14 +271,33 @@ impl AlertingSystem {
 
     /// Stops the background task (rules and alert states are kept).
     pub fn stop(&mut self) {
+        *lock(&self.shared.task) = None;
         if let Some(task) = self.task.take() {
             task.abort();
         }
     }
 
-    /// Runs one cycle now: collect, evaluate the due rules, send due notifications.
+    /// Runs one cycle now: collect, evaluate the due rules, send due notifications, and wait
+    /// for the channels' verdicts on them (each channel's own retries and timeouts bound the
+    /// wait; `notify_timeout` bounds a notifier that has none). The background loop started
+    /// by [`start`](Self::start) does the same without waiting for the channels.
     pub async fn evaluate_now(&self) -> Result<CycleSummary, AlertError> {
-        cycle(&self.shared).await
+        let (mut summary, deliveries) = guarded_cycle(&self.shared)?;
+        for delivered in futures_util::future::join_all(deliveries).await {
+            match delivered {
+                Ok(true) => summary.notifications += 1,
+                _ => summary.failed += 1,
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Runs one cycle as the background loop does: collect, evaluate the due rules, and hand
+    /// due notifications to their channels, without waiting for the channels' verdicts
+    /// (each is recorded when it comes). For applications that drive the engine from a
+    /// scheduler of their own; needs a tokio runtime.
+    pub fn dispatch_now(&self) -> Result<CycleSummary, AlertError> {
+        guarded_cycle(&self.shared).map(|(summary, _)| summary)
     }
 
     /// Alerts that are pending or firing, most severe first.
@@ -405,102 +402,5 @@ impl AlertingSystem {
 impl Drop for AlertingSystem {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// One evaluation and dispatch cycle.
-async fn cycle(shared: &Shared) -> Result<CycleSummary, AlertError> {
-    let now = Instant::now();
-    let started = std::time::Instant::now();
-    let mut summary = CycleSummary::default();
-    let reader = lock(&shared.reader).clone();
-    let notifiers: Vec<(String, Arc<dyn Notifier>)> =
-        lock(&shared.notifiers).iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect();
-    let channels: Vec<String> = notifiers.iter().map(|(k, _)| k.clone()).collect();
-
-    let outgoing = {
-        let mut core = lock(&shared.core);
-        if core.evaluator.any_due(now) {
-            let reader = reader.ok_or(AlertError::NoReader)?;
-            let wanted = core.evaluator.wanted();
-            let snap = reader.collect_with(|rm, histograms| {
-                let mut snap = Snapshot::from_resource_metrics(rm, Some(&wanted));
-                snap.add_histograms(histograms, Some(&wanted));
-                snap
-            })?;
-            summary.series = snap.len();
-            let report = core.evaluator.evaluate(&snap, now);
-            summary.evaluated = report.evaluated;
-            for (_, t) in &report.transitions {
-                match t {
-                    super::state::Transition::Fired => summary.fired += 1,
-                    super::state::Transition::Resolved => summary.resolved += 1,
-                }
-            }
-        }
-        let core = &mut *core;
-        let rules: HashMap<&str, &AlertRule> =
-            core.evaluator.slots.iter().map(|s| (s.compiled.rule.name.as_str(), &s.compiled.rule)).collect();
-        core.router.dispatch(&mut core.evaluator.alerts, &rules, &channels, now)
-    };
-
-    let mut results = Vec::with_capacity(outgoing.len());
-    for o in outgoing {
-        let Some((_, notifier)) = notifiers.iter().find(|(name, _)| *name == o.notification.channel) else {
-            results.push((o, false));
-            continue;
-        };
-        let ok = match tokio::time::timeout(shared.notify_timeout, notifier.notify(&o.notification)).await {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::warn!(target: "bitcraps_otel::alerting", channel = %o.notification.channel, error = %e, "notification failed");
-                false
-            }
-            Err(_) => {
-                tracing::warn!(target: "bitcraps_otel::alerting", channel = %o.notification.channel, "notification timed out");
-                false
-            }
-        };
-        if ok {
-            summary.notifications += 1;
-        } else {
-            summary.failed += 1;
-        }
-        results.push((o, ok));
-    }
-
-    let mut core = lock(&shared.core);
-    let core = &mut *core;
-    core.router.record(&mut core.evaluator.alerts, &results, now);
-    if let Some(m) = core.metrics.as_mut() {
-        for (o, ok) in &results {
-            if let Some((_, n)) = notifiers.iter().find(|(name, _)| *name == o.notification.channel) {
-                if n.reports_own_delivery() {
-                    continue;
-                }
-                m.notified(n.kind(), *ok);
-            }
-        }
-        if summary.evaluated > 0 {
-            m.cycle(summary.evaluated, started.elapsed(), &core.evaluator.alerts);
-        }
-    }
-    Ok(summary)
-}
-
-fn alerting_health(shared: &Shared, task: Option<&tokio::task::AbortHandle>) -> crate::health::CheckOutcome {
-    use crate::health::CheckOutcome;
-    if task.is_none_or(|t| t.is_finished()) {
-        return CheckOutcome::fail("the evaluation loop is not running");
-    }
-    // A few missed ticks are load; many are a stuck loop.
-    let late = (shared.tick * 3).max(Duration::from_secs(10));
-    match &*lock(&shared.last_cycle) {
-        None => CheckOutcome::pass(),
-        Some((at, _)) if at.elapsed() > late => {
-            CheckOutcome::fail(format!("no evaluation cycle for {} s", at.elapsed().as_secs()))
-        }
-        Some((_, Err(e))) => CheckOutcome::fail(format!("last evaluation failed: {e}")),
-        Some((_, Ok(()))) => CheckOutcome::pass(),
     }
 }

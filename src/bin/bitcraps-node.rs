@@ -238,17 +238,17 @@ fn start_alerting(
     rules: Option<RuleSet>,
     reload: Option<(signals::Hangup, std::path::PathBuf)>,
 ) -> Option<Arc<AlertingSystem>> {
-    let set = rules.unwrap_or_else(|| RuleSet { predefined: true, ..Default::default() });
+    let mut set = rules.unwrap_or_else(|| RuleSet { predefined: true, ..Default::default() });
+    // A channel that cannot deliver is at least said in the log.
+    set.routing.fallback_channel.get_or_insert_with(|| "log".into());
     let mut system = AlertingSystem::new(AlertingConfig { predefined_rules: false, ..Default::default() });
     system.add_notifier("log", Arc::new(LogNotifier));
-    // The file's `channels:` (PagerDuty, Slack, Teams, e-mail, SMS, webhooks), by name.
-    match alerting::channels::register_channels(&system, &set.channels) {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(channels = n, "notification channels registered"),
-        Err(e) => tracing::error!(error = %e, "notification channels not registered"),
-    }
-    if let Err(e) = rules::apply(&system, &set) {
-        tracing::error!(error = %e, "alert rules not applied");
+    // The rules, routing and the file's `channels:` (PagerDuty, Slack, Teams, e-mail, SMS,
+    // webhooks), all checked before anything is put in force.
+    match rules::apply(&system, &set) {
+        Ok(()) if set.channels.is_empty() => {}
+        Ok(()) => tracing::info!(channels = set.channels.len(), "notification channels registered"),
+        Err(e) => tracing::error!(error = %e, "alert rules not applied"),
     }
     if let Err(e) = system.start_background() {
         tracing::error!(error = %e, "alerting not started");
@@ -261,13 +261,11 @@ fn start_alerting(
         tokio::spawn(async move {
             while hangup.recv().await {
                 let Some(system) = weak.upgrade() else { return };
-                match alerting::load_rules_file(&path)
-                    .map_err(alerting::AlertError::from)
-                    .and_then(|set| rules::apply(&system, &set))
-                {
-                    Ok(()) => {
-                        tracing::info!(rules = system.rules().len(), path = %path.display(), "alert rules reloaded")
-                    }
+                match reload_rules(&system, &path).await {
+                    Ok(channels) => tracing::info!(
+                        rules = system.rules().len(), channels, path = %path.display(),
+                        "alert rules and channels reloaded"
+                    ),
                     Err(e) => {
                         tracing::error!(error = %e, "alert rules reload failed; the previous rules stay in force")
                     }
@@ -276,6 +274,18 @@ fn start_alerting(
         });
     }
     Some(system)
+}
+
+/// Re-reads the rules file (off the runtime workers) and puts its rules, routing and
+/// channels in force together; the channel count on success.
+async fn reload_rules(system: &AlertingSystem, path: &std::path::Path) -> Result<usize, alerting::AlertError> {
+    let p = path.to_path_buf();
+    let mut set = tokio::task::spawn_blocking(move || alerting::load_rules_file(&p))
+        .await
+        .map_err(|e| alerting::AlertError::Panicked(e.to_string()))??;
+    set.routing.fallback_channel.get_or_insert_with(|| "log".into());
+    rules::apply(system, &set)?;
+    Ok(set.channels.len())
 }
 
 /// Mounts the operators' API (an Alertmanager API v2 subset, plus acknowledgements) on the

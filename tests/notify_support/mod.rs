@@ -40,6 +40,8 @@ pub enum Reply {
     Status(u16, Vec<(&'static str, &'static str)>),
     Hang,
     HoldUntil(Gate),
+    /// This status, with the request's path, query, headers and body echoed back.
+    Echo(u16),
 }
 
 /// Requests answered with [`Reply::HoldUntil`] wait here until [`Gate::open`].
@@ -116,6 +118,7 @@ impl Receiver {
 async fn handle(State(r): State<Receiver>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let echo = format!("{} {:?} {}", parts.uri, parts.headers, String::from_utf8_lossy(&body));
     let reply = {
         let mut inner = r.inner.lock().expect("lock");
         inner.requests.push(Captured {
@@ -136,6 +139,7 @@ async fn handle(State(r): State<Receiver>, req: Request) -> Response {
             gate.wait().await;
             StatusCode::OK.into_response()
         }
+        Reply::Echo(code) => (StatusCode::from_u16(code).unwrap_or(StatusCode::OK), echo).into_response(),
         Reply::Status(code, headers) => {
             let mut resp =
                 (StatusCode::from_u16(code).unwrap_or(StatusCode::OK), "{\"status\":\"ok\"}").into_response();

@@ -12,7 +12,7 @@ use super::delivery::{ChannelStats, Delivery, DeliveryOptions};
 use super::http::{HttpMessage, HttpTransport};
 use super::{value_text, Secret};
 use crate::alerting::wallclock;
-use crate::alerting::{AlertNotice, Fingerprint, Notification, Notifier, NotifyError};
+use crate::alerting::{AlertNotice, DeliveryReport, Fingerprint, Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -276,7 +276,7 @@ impl Inner {
             }
         }
         let channel = self.channel.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
-        self.delivery.submit(&channel, || self.messages(None, now), HttpTransport::new)
+        self.delivery.enqueue(&channel, || self.messages(None, now), HttpTransport::new)
     }
 }
 
@@ -296,11 +296,15 @@ impl Notifier for AlertmanagerNotifier {
     }
 
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
+        self.deliver(n).await.into_result()
+    }
+
+    async fn deliver(&self, n: &Notification) -> DeliveryReport {
         if !self.inner.alerts_url.expose().starts_with("http") {
-            return Err(Inner::config_error("the Alertmanager URL must be http(s)".into()));
+            return DeliveryReport::none(Inner::config_error("the Alertmanager URL must be http(s)".into()));
         }
         if n.firing.is_empty() && n.resolved.is_empty() {
-            return Ok(());
+            return DeliveryReport::default();
         }
         {
             let mut channel = self.inner.channel.lock().unwrap_or_else(|p| p.into_inner());
@@ -311,7 +315,9 @@ impl Notifier for AlertmanagerNotifier {
         let now = wallclock::now();
         let fps = self.inner.track(n, now);
         self.start_resender();
-        self.inner.delivery.submit(&n.channel, || self.inner.messages(Some(&fps), now), HttpTransport::new)
+        // Alerts past the tracking cap are not in `fps`: they count as undelivered.
+        let render = || self.inner.messages(Some(&fps), now).map(|ms| ms.into_iter().map(|m| (m, None)).collect());
+        self.inner.delivery.deliver(&n.channel, fps.clone(), render, HttpTransport::new).await
     }
 }
 

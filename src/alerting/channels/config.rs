@@ -145,7 +145,7 @@ pub enum ChannelError {
 }
 
 impl ChannelError {
-    fn new(channel: &str, field: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(channel: &str, field: &str, reason: impl Into<String>) -> Self {
         ChannelError::Invalid { channel: channel.to_string(), field: field.to_string(), reason: reason.into() }
     }
 
@@ -234,8 +234,14 @@ pub(crate) fn parse_channels(
     for (name, mut value) in raw {
         substitute(&name, "", &mut value, env)?;
         let delivery = take_delivery(&name, &mut value)?;
-        let spec: RawSpec = serde_yaml::from_value(value)
-            .map_err(|e| ChannelError::new(&name, "type", redact_values(&e.to_string())))?;
+        if let Some(map) = value.as_mapping() {
+            super::schema::check(&name, map)?;
+        }
+        // The schema check leaves nothing for serde to refuse; should it anyway, its message
+        // loses its values.
+        let spec: RawSpec = serde_yaml::from_value(value).map_err(|e| {
+            ChannelError::new(&name, "type", crate::alerting::yamlguard::without_values(&redact_values(&e.to_string())))
+        })?;
         let spec = match spec {
             RawSpec::Pagerduty { routing_key, url, source, links: l } => {
                 ChannelSpec::PagerDuty { routing_key, url, source, links: links(l) }
@@ -362,11 +368,12 @@ fn take_delivery(channel: &str, value: &mut serde_yaml::Value) -> Result<Deliver
         humantime::parse_duration(s)
             .map_err(|e| ChannelError::new(channel, key, format!("`{s}` is not a duration: {e}")))
     };
+    // Out-of-range numbers become the bound plus one, so `validate` names the field.
     if let Some(v) = take("queue_capacity") {
-        d.queue_capacity = usize::try_from(num("queue_capacity", v)?).unwrap_or(usize::MAX).max(1);
+        d.queue_capacity = usize::try_from(num("queue_capacity", v)?).unwrap_or(usize::MAX);
     }
     if let Some(v) = take("max_attempts") {
-        d.max_attempts = u32::try_from(num("max_attempts", v)?).unwrap_or(u32::MAX).max(1);
+        d.max_attempts = u32::try_from(num("max_attempts", v)?).unwrap_or(u32::MAX);
     }
     if let Some(v) = take("initial_backoff") {
         d.initial_backoff = dur("initial_backoff", v)?;
@@ -380,6 +387,7 @@ fn take_delivery(channel: &str, value: &mut serde_yaml::Value) -> Result<Deliver
     if let Some(v) = take("timeout") {
         d.request_timeout = dur("timeout", v)?;
     }
+    d.validate().map_err(|(field, reason)| ChannelError::new(channel, field, reason))?;
     Ok(d)
 }
 
@@ -528,8 +536,26 @@ mod tests {
         let err = parse("m: { type: email, host: h, from: a@b, to: [c@d], port: \"${P}\" }", &[("P", "hunter2")])
             .expect_err("port is a number")
             .to_string();
-        assert!(err.starts_with("channels.m.type: invalid type"), "{err}");
+        assert_eq!(err, "channels.m.port: expected a port number, 1 to 65535");
         assert!(!err.contains("hunter2"), "{err}");
+        // A secret of another type than text: named, and never repeated.
+        let err = parse("p: { type: pagerduty, routing_key: 12345678901 }", &[]).expect_err("a number").to_string();
+        assert_eq!(err, "channels.p.routing_key: expected text (quote numbers: a bare number loses a leading + or 0)");
+        let err = parse("p: { type: pagerduty, routing_key: [s3cr3t] }", &[]).expect_err("a list").to_string();
+        assert!(err.starts_with("channels.p.routing_key: expected text") && !err.contains("s3cr3t"), "{err}");
+        let err = parse("p: { type: pagerduty, routng_key: k }", &[]).expect_err("typo").to_string();
+        assert_eq!(
+            err,
+            "channels.p.routng_key: unknown field for a pagerduty channel (known: routing_key, url, source, links)"
+        );
+        let err = parse("p: { type: pagerduty }", &[]).expect_err("missing").to_string();
+        assert_eq!(err, "channels.p.routing_key: missing: a pagerduty channel needs it");
+        let err = parse("p: { type: pagerdoody, routing_key: k }", &[]).expect_err("type").to_string();
+        assert!(err.starts_with("channels.p.type: not a channel type") && !err.contains("doody"), "{err}");
+        let err = parse("p: { type: pagerduty, routing_key: k, queue_capacity: 3000000000000000000 }", &[])
+            .expect_err("bound")
+            .to_string();
+        assert_eq!(err, "channels.p.queue_capacity: must be 1 to 65536");
         let err = parse("m: { type: email, host: h, from: a@b, to: [c@d], security: none }", &[]).expect_err("mode");
         assert!(err.to_string().contains("not one of starttls, tls, plaintext"));
         let err = parse("p: { type: pagerduty, routing_key: k, max_attempts: many }", &[]).expect_err("number");

@@ -4,7 +4,7 @@
 
 use super::delivery::{Delivery, DeliveryOptions, SendError, Transport};
 use super::{alerts, delivery_methods, headline, labels_text, threshold_text, value_text, Secret};
-use crate::alerting::{Notification, Notifier, NotifyError};
+use crate::alerting::{DeliveryReport, Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -195,8 +195,13 @@ impl Notifier for EmailNotifier {
     }
 
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
-        let render =
-            || self.message(n).map(|m| vec![m]).map_err(|reason| NotifyError::Config { channel: "email", reason });
-        self.delivery.submit(&n.channel, render, |o| self.transport(o))
+        self.deliver(n).await.into_result()
+    }
+
+    async fn deliver(&self, n: &Notification) -> DeliveryReport {
+        let render = || {
+            self.message(n).map(|m| vec![(m, None)]).map_err(|reason| NotifyError::Config { channel: "email", reason })
+        };
+        self.delivery.deliver(&n.channel, super::fingerprints(n), render, |o| self.transport(o)).await
     }
 }

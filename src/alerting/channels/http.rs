@@ -16,6 +16,8 @@ pub(crate) struct HttpMessage {
     pub(crate) headers: Vec<(reqwest::header::HeaderName, Secret)>,
     /// `Authorization: Basic` user and password.
     pub(crate) basic_auth: Option<(String, Secret)>,
+    /// Secrets inside the body (a PagerDuty routing key), scrubbed from what a server echoes.
+    pub(crate) body_secrets: Vec<Secret>,
 }
 
 /// The body and how it is encoded.
@@ -44,13 +46,50 @@ impl HttpMessage {
     /// A JSON POST of `value` to `url`.
     pub(crate) fn json(url: &Secret, value: &serde_json::Value) -> Result<HttpMessage, String> {
         let body = serde_json::to_vec(value).map_err(|e| format!("cannot encode the JSON body: {e}"))?;
-        Ok(HttpMessage { url: url.clone(), body: Body::Json(body), headers: Vec::new(), basic_auth: None })
+        Ok(HttpMessage {
+            url: url.clone(),
+            body: Body::Json(body),
+            headers: Vec::new(),
+            basic_auth: None,
+            body_secrets: Vec::new(),
+        })
+    }
+
+    /// Every secret part of this request: the URL (whole, and its longer path segments and
+    /// query values, which carry webhook tokens), header values, the password and the body's
+    /// secrets. Longest first, so a part inside another is not left half-scrubbed.
+    fn secret_parts(&self) -> Vec<String> {
+        let url = self.url.expose();
+        let mut parts = vec![url.to_string()];
+        let after_host = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let (path, query) = after_host.split_once('?').unwrap_or((after_host, ""));
+        // Plain lowercase words (`services`, `workflows`) are the API's, not a token.
+        let word = |s: &str| s.bytes().all(|b| b.is_ascii_lowercase());
+        parts.extend(path.split('/').skip(1).filter(|s| !word(s)).map(str::to_string));
+        parts.extend(query.split('&').filter_map(|kv| kv.split_once('=').map(|(_, v)| v.to_string())));
+        for (_, v) in &self.headers {
+            parts.push(v.expose().to_string());
+            parts.extend(v.expose().split_whitespace().skip(1).map(str::to_string));
+        }
+        parts.extend(self.basic_auth.iter().map(|(_, p)| p.expose().to_string()));
+        parts.extend(self.body_secrets.iter().map(|s| s.expose().to_string()));
+        // Short parts (`v2`, `hooks`) are not secrets, and scrubbing them would hide the body.
+        parts.retain(|p| p.len() >= 6);
+        parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        parts.dedup();
+        parts
+    }
+
+    /// `text` with every secret part of this request replaced by `[redacted]`.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        self.secret_parts().iter().fold(text.to_string(), |t, secret| t.replace(secret.as_str(), "[redacted]"))
     }
 }
 
 /// Sends [`HttpMessage`]s with a client whose timeout is the delivery's per-request timeout.
 pub(crate) struct HttpTransport {
     client: reqwest::Client,
+    timeout: Duration,
 }
 
 impl HttpTransport {
@@ -61,7 +100,7 @@ impl HttpTransport {
             .user_agent(concat!("bitcraps-otel/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
-        Ok(HttpTransport { client })
+        Ok(HttpTransport { client, timeout: options.request_timeout })
     }
 }
 
@@ -89,6 +128,12 @@ impl Transport for HttpTransport {
             Err(e) if e.is_builder() => {
                 return Err(SendError::Permanent { reason: format!("invalid request: {}", e.without_url()) })
             }
+            Err(e) if e.is_timeout() => {
+                return Err(SendError::Retryable {
+                    reason: format!("no answer within {:?}", self.timeout),
+                    retry_after: None,
+                })
+            }
             Err(e) => return Err(SendError::Retryable { reason: e.without_url().to_string(), retry_after: None }),
         };
         let status = resp.status();
@@ -97,8 +142,24 @@ impl Transport for HttpTransport {
         }
         let retry_after =
             resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-        let body: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
-        let reason = format!("HTTP {}: {}", status.as_u16(), body.trim());
+        // The body is not part of the error: a server that echoes the request would put the
+        // webhook token or routing key in the log. Its size and type are; the bytes go to
+        // DEBUG, scrubbed of this request's secrets.
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("no content type")
+            .to_string();
+        let body = resp.text().await.unwrap_or_default();
+        let reason = format!("HTTP {} ({} bytes, {content_type})", status.as_u16(), body.len());
+        if tracing::enabled!(target: "bitcraps_otel::alerting", tracing::Level::DEBUG) {
+            let start: String = body.chars().take(400).collect();
+            tracing::debug!(
+                target: "bitcraps_otel::alerting",
+                status = status.as_u16(), body = %m.scrub(&start), "notification refused; start of the answer"
+            );
+        }
         if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
             Err(SendError::Retryable { reason, retry_after })
         } else {
@@ -130,6 +191,25 @@ mod tests {
         let d = parse_retry_after(&soon).expect("date");
         assert!(d > Duration::from_secs(27) && d <= Duration::from_secs(30), "{d:?}");
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn scrubbing_removes_every_secret_part_of_the_request() {
+        let mut m = HttpMessage::json(
+            &Secret::new("https://hooks.example/services/T000/B000/XXXXSECRET?sig=QUERYSECRET"),
+            &serde_json::json!({}),
+        )
+        .expect("json");
+        m.headers.push((reqwest::header::AUTHORIZATION, Secret::new("Bearer BEARERSECRET")));
+        m.basic_auth = Some(("AC123".into(), Secret::new("PASSWORDSECRET")));
+        m.body_secrets.push(Secret::new("ROUTINGSECRET"));
+        let echo = "you sent POST /services/T000/B000/XXXXSECRET?sig=QUERYSECRET with Bearer BEARERSECRET, \
+                    PASSWORDSECRET and {\"routing_key\":\"ROUTINGSECRET\"}";
+        let scrubbed = m.scrub(echo);
+        for secret in ["XXXXSECRET", "QUERYSECRET", "BEARERSECRET", "PASSWORDSECRET", "ROUTINGSECRET"] {
+            assert!(!scrubbed.contains(secret), "{secret} left in {scrubbed}");
+        }
+        assert!(scrubbed.starts_with("you sent POST /services/"), "{scrubbed}");
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod delivery;
 mod email;
 mod http;
 mod pagerduty;
+mod schema;
 mod secret;
 mod slack;
 mod sms;
@@ -133,6 +134,11 @@ pub(crate) fn labels_text(a: &AlertNotice) -> String {
 /// Alerts in notification order: firing first, then resolved, each with `true` if firing.
 pub(crate) fn alerts(n: &Notification) -> impl Iterator<Item = (&AlertNotice, bool)> {
     n.firing.iter().map(|a| (a, true)).chain(n.resolved.iter().map(|a| (a, false)))
+}
+
+/// The fingerprints of every alert of `n`, firing then resolved.
+pub(crate) fn fingerprints(n: &Notification) -> Vec<super::Fingerprint> {
+    alerts(n).map(|(a, _)| a.fingerprint).collect()
 }
 
 /// At most `max` characters of `s`, ending in `…` when cut.

@@ -5,7 +5,7 @@
 use super::delivery::Delivery;
 use super::http::{HttpMessage, HttpTransport};
 use super::{delivery_methods, labels_text, threshold_text, truncate, value_text, Link, Secret};
-use crate::alerting::{AlertNotice, AlertSeverity, Notification, Notifier, NotifyError};
+use crate::alerting::{AlertNotice, AlertSeverity, DeliveryReport, Fingerprint, Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 use serde_json::{json, Value};
 
@@ -68,18 +68,19 @@ impl PagerDutyNotifier {
         self
     }
 
-    /// The Events API v2 bodies for `n`, in sending order.
-    fn events(&self, n: &Notification) -> Vec<Value> {
+    /// The Events API v2 bodies for `n`, in sending order, each with the alert it is about.
+    fn events(&self, n: &Notification) -> Vec<(Value, Fingerprint)> {
         let mut out = Vec::with_capacity(n.firing.len() + n.resolved.len());
         for a in &n.firing {
-            out.push(self.trigger(a, n));
+            out.push((self.trigger(a, n), a.fingerprint));
         }
         for a in &n.resolved {
-            out.push(json!({
+            let resolve = json!({
                 "routing_key": self.routing_key.expose(),
                 "event_action": "resolve",
                 "dedup_key": a.fingerprint.to_string(),
-            }));
+            });
+            out.push((resolve, a.fingerprint));
         }
         out
     }
@@ -155,17 +156,29 @@ impl Notifier for PagerDutyNotifier {
     }
 
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
+        self.deliver(n).await.into_result()
+    }
+
+    async fn deliver(&self, n: &Notification) -> DeliveryReport {
         let config = |reason: String| NotifyError::Config { channel: "pagerduty", reason };
         if self.routing_key.is_empty() {
-            return Err(config("empty integration key".into()));
+            return DeliveryReport::none(config("empty integration key".into()));
         }
         if n.firing.is_empty() && n.resolved.is_empty() {
-            return Ok(());
+            return DeliveryReport::default();
         }
         let render = || {
             let url = Secret::new(self.url.clone());
-            self.events(n).iter().map(|e| HttpMessage::json(&url, e)).collect::<Result<Vec<_>, _>>().map_err(config)
+            self.events(n)
+                .iter()
+                .map(|(e, about)| {
+                    let mut m = HttpMessage::json(&url, e)?;
+                    m.body_secrets.push(self.routing_key.clone());
+                    Ok((m, Some(*about)))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(config)
         };
-        self.delivery.submit(&n.channel, render, HttpTransport::new)
+        self.delivery.deliver(&n.channel, super::fingerprints(n), render, HttpTransport::new).await
     }
 }

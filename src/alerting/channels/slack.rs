@@ -6,7 +6,7 @@ use super::delivery::Delivery;
 use super::http::{HttpMessage, HttpTransport};
 use super::{alerts, delivery_methods, headline, labels_text, threshold_text, top_severity, truncate, value_text};
 use super::{Link, Secret};
-use crate::alerting::{AlertSeverity, Notification, Notifier, NotifyError};
+use crate::alerting::{AlertSeverity, DeliveryReport, Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 use serde_json::{json, Value};
 
@@ -140,11 +140,15 @@ impl Notifier for SlackNotifier {
     }
 
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
+        self.deliver(n).await.into_result()
+    }
+
+    async fn deliver(&self, n: &Notification) -> DeliveryReport {
         let config = |reason: String| NotifyError::Config { channel: "slack", reason };
         if !self.webhook_url.expose().starts_with("http") {
-            return Err(config("webhook URL must be http(s)".into()));
+            return DeliveryReport::none(config("webhook URL must be http(s)".into()));
         }
-        let render = || HttpMessage::json(&self.webhook_url, &self.message(n)).map(|m| vec![m]).map_err(config);
-        self.delivery.submit(&n.channel, render, HttpTransport::new)
+        let render = || HttpMessage::json(&self.webhook_url, &self.message(n)).map(|m| vec![(m, None)]).map_err(config);
+        self.delivery.deliver(&n.channel, super::fingerprints(n), render, HttpTransport::new).await
     }
 }

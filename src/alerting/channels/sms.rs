@@ -5,7 +5,7 @@
 use super::delivery::Delivery;
 use super::http::{Body, HttpMessage, HttpTransport};
 use super::{delivery_methods, headline, threshold_text, truncate, value_text, Secret};
-use crate::alerting::{Notification, Notifier, NotifyError};
+use crate::alerting::{DeliveryReport, Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 
 /// Twilio's REST API base.
@@ -90,12 +90,16 @@ impl Notifier for SmsNotifier {
     }
 
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
+        self.deliver(n).await.into_result()
+    }
+
+    async fn deliver(&self, n: &Notification) -> DeliveryReport {
         let config = |reason: String| NotifyError::Config { channel: "sms", reason };
         if self.account_sid.is_empty() || self.auth_token.is_empty() {
-            return Err(config("account SID and auth token are required".into()));
+            return DeliveryReport::none(config("account SID and auth token are required".into()));
         }
         if self.to.is_empty() || self.from.is_empty() {
-            return Err(config("`from` and at least one `to` number are required".into()));
+            return DeliveryReport::none(config("`from` and at least one `to` number are required".into()));
         }
         let render = || {
             let url = Secret::new(format!(
@@ -112,15 +116,18 @@ impl Notifier for SmsNotifier {
                     ("Body", text.as_str()),
                 ])
                 .map_err(|e| config(format!("cannot encode the form: {e}")))?;
-                messages.push(HttpMessage {
+                let message = HttpMessage {
                     url: url.clone(),
                     body: Body::Form(form.into_bytes()),
                     headers: Vec::new(),
                     basic_auth: Some((self.account_sid.clone(), self.auth_token.clone())),
-                });
+                    body_secrets: Vec::new(),
+                };
+                // Each text carries every alert: an alert is told once every recipient has it.
+                messages.push((message, None));
             }
             Ok(messages)
         };
-        self.delivery.submit(&n.channel, render, HttpTransport::new)
+        self.delivery.deliver(&n.channel, super::fingerprints(n), render, HttpTransport::new).await
     }
 }

@@ -5,7 +5,7 @@
 use super::delivery::Delivery;
 use super::http::{HttpMessage, HttpTransport};
 use super::{alerts, delivery_methods, headline, labels_text, threshold_text, truncate, value_text, Link, Secret};
-use crate::alerting::{Notification, Notifier, NotifyError};
+use crate::alerting::{DeliveryReport, Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 use serde_json::{json, Value};
 
@@ -119,11 +119,15 @@ impl Notifier for TeamsNotifier {
     }
 
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
+        self.deliver(n).await.into_result()
+    }
+
+    async fn deliver(&self, n: &Notification) -> DeliveryReport {
         let config = |reason: String| NotifyError::Config { channel: "teams", reason };
         if !self.webhook_url.expose().starts_with("http") {
-            return Err(config("webhook URL must be http(s)".into()));
+            return DeliveryReport::none(config("webhook URL must be http(s)".into()));
         }
-        let render = || HttpMessage::json(&self.webhook_url, &self.message(n)).map(|m| vec![m]).map_err(config);
-        self.delivery.submit(&n.channel, render, HttpTransport::new)
+        let render = || HttpMessage::json(&self.webhook_url, &self.message(n)).map(|m| vec![(m, None)]).map_err(config);
+        self.delivery.deliver(&n.channel, super::fingerprints(n), render, HttpTransport::new).await
     }
 }

@@ -32,7 +32,7 @@
 use super::delivery::Delivery;
 use super::http::{HttpMessage, HttpTransport};
 use super::{delivery_methods, headline, threshold_text, Secret};
-use crate::alerting::{AlertNotice, Notification, Notifier, NotifyError};
+use crate::alerting::{AlertNotice, DeliveryReport, Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
@@ -157,9 +157,13 @@ impl Notifier for WebhookNotifier {
     }
 
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
+        self.deliver(n).await.into_result()
+    }
+
+    async fn deliver(&self, n: &Notification) -> DeliveryReport {
         let config = |reason: String| NotifyError::Config { channel: "webhook", reason };
         if !self.url.expose().starts_with("http") {
-            return Err(config("URL must be http(s)".into()));
+            return DeliveryReport::none(config("URL must be http(s)".into()));
         }
         let render = || {
             let sent_at = std::time::SystemTime::now()
@@ -188,8 +192,8 @@ impl Notifier for WebhookNotifier {
                     .headers
                     .push((reqwest::header::HeaderName::from_static(SIGNATURE_HEADER), Secret::new(signature)));
             }
-            Ok(vec![message])
+            Ok(vec![(message, None)])
         };
-        self.delivery.submit(&n.channel, render, HttpTransport::new)
+        self.delivery.deliver(&n.channel, super::fingerprints(n), render, HttpTransport::new).await
     }
 }

@@ -2,7 +2,7 @@
 //! read simulated metrics labelled `simulated="true"` so no alert of a simulator passes for
 //! a real one.
 
-use bitcraps_otel::alerting::{memory_limit_bytes, AlertError, AlertingSystem, RuleDefinition, RuleSet};
+use bitcraps_otel::alerting::{AlertError, AlertingSystem, RuleDefinition, RuleSet};
 
 /// Metrics the node measures for real (its own process and health checks); every other
 /// metric of the node comes from the simulator.
@@ -21,12 +21,10 @@ fn label_simulated(rules: &mut [RuleDefinition]) {
     }
 }
 
-/// Replaces the system's rules and routing with `set`'s, labelled; an invalid set changes
-/// nothing.
+/// Puts `set` in force (rules, routing and channels), its simulated rules labelled; an
+/// invalid set changes nothing.
 pub fn apply(system: &AlertingSystem, set: &RuleSet) -> Result<(), AlertError> {
-    let mut rules = set.effective_rules(memory_limit_bytes());
-    label_simulated(&mut rules);
-    system.replace_rules(rules, Some(set.routing.clone()))
+    system.apply_with(set, |rules| label_simulated(rules))
 }
 
 #[cfg(test)]
