@@ -153,8 +153,8 @@ channels:
         let labels: Vec<Value> = list.as_array()?.iter().map(|x| x["labels"].clone()).collect();
         (!labels.is_empty()).then_some(labels)
     };
-    let from_node = wait_for(Duration::from_secs(60), || alert_labels(&on_node)).expect("the node fires NodeUp");
-    let from_am = wait_for(Duration::from_secs(60), || alert_labels(&on_am)).expect("the alert reaches Alertmanager");
+    let from_node = wait_for(|| alert_labels(&on_node)).expect("the node fires NodeUp");
+    let from_am = wait_for(|| alert_labels(&on_am)).expect("the alert reaches Alertmanager");
     assert_eq!(from_node, from_am, "one alert, one identity");
     assert_eq!(from_am[0]["alertname"], "NodeUp");
     let summary = |a: &Amtool| a.json(&["alert", "query"])[0]["annotations"]["summary"].clone();
@@ -198,8 +198,7 @@ channels:
     }
     // Silenced: gone from the default alert query, shown as suppressed with -s, on both.
     for a in [&on_node, &on_am] {
-        let hidden =
-            wait_for(Duration::from_secs(20), || a.json(&["alert", "query"]).as_array()?.is_empty().then_some(()));
+        let hidden = wait_for(|| a.json(&["alert", "query"]).as_array()?.is_empty().then_some(()));
         assert!(hidden.is_some(), "silenced alerts leave the default query on {}", a.url);
         let shown = a.json(&["alert", "query", "-s"]);
         assert_eq!(shown[0]["status"]["state"], "suppressed", "{}", a.url);
@@ -239,7 +238,7 @@ channels:
     assert_eq!(expired(&on_node), expired(&on_am));
     assert_eq!(expired(&on_am)[0]["state"], "expired");
     for a in [&on_node, &on_am] {
-        let back = wait_for(Duration::from_secs(20), || alert_labels(a));
+        let back = wait_for(|| alert_labels(a));
         assert!(back.is_some(), "the alert is active again on {}", a.url);
     }
 }

@@ -274,10 +274,14 @@ fn instruments(meter: &Meter, step: Arc<AtomicU64>) -> Vec<(usize, Histogram<f64
             }
         };
         match kind {
-            Kind::Gauge => drop(meter.f64_observable_gauge(metric).with_callback(move |o| observe(o)).build()),
-            Kind::Counter => drop(meter.f64_observable_counter(metric).with_callback(move |o| observe(o)).build()),
+            Kind::Gauge => {
+                let _ = meter.f64_observable_gauge(metric).with_callback(move |o| observe(o)).build();
+            }
+            Kind::Counter => {
+                let _ = meter.f64_observable_counter(metric).with_callback(move |o| observe(o)).build();
+            }
             Kind::UpDown => {
-                drop(meter.f64_observable_up_down_counter(metric).with_callback(move |o| observe(o)).build())
+                let _ = meter.f64_observable_up_down_counter(metric).with_callback(move |o| observe(o)).build();
             }
             Kind::Histogram => {
                 let h = meter.f64_histogram(metric).build();
