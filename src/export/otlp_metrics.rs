@@ -233,7 +233,8 @@ impl OtlpMetricExporter {
                 return outcome;
             }
             let pause = backoff;
-            if self.runtime.spawn(tokio::time::sleep(pause)).await.is_err() {
+            // The timer is made on our runtime too: this thread has no reactor to make it on.
+            if self.runtime.spawn(async move { tokio::time::sleep(pause).await }).await.is_err() {
                 return outcome;
             }
             backoff *= 4;
