@@ -240,3 +240,47 @@ async fn span_export_failures_over_http_say_what_the_collector_answered() {
         )],
     );
 }
+
+/// A busy collector (503) is tried again within the same export: the export succeeds and
+/// nothing is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_collector_is_retried_within_one_export() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route(
+        "/v1/metrics",
+        axum::routing::post(move || {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                match n {
+                    0 => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    _ => axum::http::StatusCode::OK,
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let config = Config::builder()
+        .without_prometheus()
+        .without_health()
+        .without_logging()
+        .otlp_endpoint(format!("http://{addr}"))
+        .otlp_protocol(bitcraps_otel::config::OtlpProtocol::HttpProtobuf)
+        .exporter(bitcraps_otel::config::Signal::Traces, bitcraps_otel::config::Exporter::None)
+        .exporter(bitcraps_otel::config::Signal::Logs, bitcraps_otel::config::Exporter::None)
+        .metric_export_interval(Duration::from_secs(3600))
+        .build()
+        .expect("config");
+    let lines = capture(&config);
+    let telemetry =
+        Arc::new(tokio::task::spawn_blocking(move || init_with(config)).await.expect("join").expect("init"));
+    lines.take();
+    flush(&telemetry).await;
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2, "one refusal, one retry");
+    assert_eq!(export_lines(&lines.take()), Vec::<String>::new());
+    let telemetry = Arc::into_inner(telemetry).expect("sole owner");
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await.expect("join").expect("clean shutdown");
+}

@@ -271,20 +271,24 @@ impl SignalStatus {
             }
             (Report::StillFailing { since_last }, Some(f)) => {
                 let cause = f.cause.to_string();
+                let plural = if *since_last == 1 { "" } else { "s" };
                 tracing::warn!(
                     signal,
                     endpoint,
                     %cause,
                     failures = since_last,
-                    "OTLP {signal} export to {endpoint} still failing: {cause} ({since_last} more failed exports)"
+                    "OTLP {signal} export to {endpoint} still failing: {cause} ({since_last} more failed export{plural})"
                 )
             }
-            (Report::Recovered { failures }, _) => tracing::info!(
-                signal,
-                endpoint,
-                failures,
-                "OTLP {signal} export to {endpoint} recovered after {failures} failed exports"
-            ),
+            (Report::Recovered { failures }, _) => {
+                let plural = if *failures == 1 { "" } else { "s" };
+                tracing::info!(
+                    signal,
+                    endpoint,
+                    failures,
+                    "OTLP {signal} export to {endpoint} recovered after {failures} failed export{plural}"
+                )
+            }
             _ => {}
         }
     }

@@ -19,15 +19,46 @@ use std::time::{Duration, Instant};
 /// delivered by then is dropped, and the error says so.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
+/// How long shutdown waits for the servers' listeners to close (their ports to be free).
+const SERVER_STOP_WAIT: Duration = Duration::from_secs(1);
+
 impl Telemetry {
+    /// Waits, at most [`SERVER_STOP_WAIT`], for the stopped servers' accept loops to end, so
+    /// their ports are free when shutdown returns (a restart can bind them again). On a
+    /// current-thread runtime the caller's own thread is the one that would run them: waiting
+    /// could only time out, so it does not wait.
+    fn wait_for_servers(&self, servers: Vec<tokio::task::JoinHandle<()>>) {
+        use tokio::runtime::RuntimeFlavor;
+        let blocked =
+            tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread);
+        if servers.is_empty() || blocked {
+            return;
+        }
+        let handle = self.runtimes.handle();
+        let (tx, rx) = mpsc::channel();
+        let waiter = std::thread::Builder::new().name("bitcraps-otel-stop".into()).spawn(move || {
+            handle.block_on(async move {
+                for server in servers {
+                    let _ = server.await;
+                }
+            });
+            let _ = tx.send(());
+        });
+        if waiter.is_ok() {
+            let _ = rx.recv_timeout(SERVER_STOP_WAIT);
+        }
+    }
+
     pub(super) fn shutdown_inner(&mut self) -> Result<(), Error> {
         let started = Instant::now();
+        let mut servers = Vec::new();
         if let Some(mut server) = self.prometheus.take() {
-            server.stop();
+            servers.extend(server.stop());
         }
         if let Some(mut server) = self.health.as_mut().and_then(|h| h.server.take()) {
-            server.stop();
+            servers.extend(server.stop());
         }
+        self.wait_for_servers(servers);
         let provider = self.provider.take();
         let mut logging = self.logging.take();
         if provider.is_none() && logging.is_none() {
