@@ -35,6 +35,7 @@
 mod amconfig;
 pub mod api;
 pub mod channels;
+pub mod check;
 mod condition;
 mod cycle;
 mod engine;

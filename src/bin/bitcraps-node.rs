@@ -9,6 +9,8 @@
 mod output;
 #[path = "node/rules.rs"]
 mod rules;
+#[path = "node/alerting_ops.rs"]
+mod alerting_ops;
 #[path = "node/signals.rs"]
 mod signals;
 #[path = "node/summary.rs"]
@@ -61,10 +63,21 @@ struct Args {
     /// off in JSON.
     #[arg(long, env = "BITCRAPS_SUMMARY", value_parser = output::parse_summary, value_name = "INTERVAL|off")]
     summary: Option<output::Summary>,
+    /// Check an alert rules file and exit: every error with its line, or a summary. With
+    /// labels after it (`severity=critical category=security`), also show where a firing
+    /// alert with those labels would go.
+    #[arg(long, value_name = "FILE")]
+    check_config: Option<std::path::PathBuf>,
+    /// With --check-config: the labels of the alert to route.
+    #[arg(requires = "check_config", value_name = "LABEL=VALUE")]
+    labels: Vec<String>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(path) = &args.check_config {
+        return alerting_ops::check_config(path, &args.labels);
+    }
     if !(args.rate.is_finite() && args.rate > 0.0) {
         eprintln!("bitcraps-node: --rate must be a positive number, got {}", args.rate);
         return ExitCode::from(2);
@@ -159,7 +172,7 @@ async fn run(args: Args) -> ExitCode {
         }
         if let Some(options) = api_options {
             let node = telemetry.config().constant_labels().get("node_id").cloned();
-            serve_alerting_api(alerting, health, telemetry.health_addr(), options, node);
+            alerting_ops::serve_api(alerting, health, telemetry.health_addr(), options, node);
         }
     }
     if args.rate > bitcraps_otel::sim::MAX_RATE {
@@ -286,21 +299,4 @@ async fn reload_rules(system: &AlertingSystem, path: &std::path::Path) -> Result
     set.routing.fallback_channel.get_or_insert_with(|| "log".into());
     rules::apply(system, &set)?;
     Ok(set.channels.len())
-}
-
-/// Mounts the operators' API (an Alertmanager API v2 subset, plus acknowledgements) on the
-/// health server. Writes need `BITCRAPS_ADMIN_TOKEN`; without it they are refused, saying why.
-fn serve_alerting_api(
-    alerting: &Arc<AlertingSystem>,
-    health: &bitcraps_otel::health::HealthChecker,
-    addr: Option<std::net::SocketAddr>,
-    options: alerting::api::ApiOptions,
-    node: Option<String>,
-) {
-    let writes = if options.admin_token.is_some() { "enabled" } else { "disabled: BITCRAPS_ADMIN_TOKEN is not set" };
-    let options = alerting::api::ApiOptions { name: node, ..options };
-    health.mount(alerting::api::router(Arc::clone(alerting), options));
-    if let Some(addr) = addr {
-        tracing::info!(%addr, writes, "serving the alerting API (Alertmanager API v2 subset) on http://{addr}/api/v2/");
-    }
 }
