@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 const ALERTS: usize = 1_000;
 const IN_FLIGHT: usize = 64;
 
-struct Peer(Child, tempfile::TempDir);
+/// The Alertmanager process, killed on drop, and its directory, removed after it.
+struct Peer(Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Peer {
     fn drop(&mut self) {
@@ -122,7 +123,8 @@ fn alerts_endpoint(c: &mut Criterion) {
         let url = format!("http://{theirs}/api/v2/alerts");
         let start = Instant::now();
         loop {
-            let n = client.get(&url).send().await.expect("request").json::<Vec<serde_json::Value>>().await.map(|v| v.len());
+            let n =
+                client.get(&url).send().await.expect("request").json::<Vec<serde_json::Value>>().await.map(|v| v.len());
             if n.ok() == Some(ALERTS) || start.elapsed() > Duration::from_secs(60) {
                 break;
             }

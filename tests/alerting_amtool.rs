@@ -257,6 +257,10 @@ channels:
                 && l.contains(&format!("\"path\":\"{path}"))
                 && l.contains(&format!("\"caller\":\"{caller}\""))
         });
-        assert!(found, "no log line for {method} {path} by {caller}:\n{}", requests.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n"));
+        assert!(
+            found,
+            "no log line for {method} {path} by {caller}:\n{}",
+            requests.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n")
+        );
     }
 }

@@ -5,12 +5,12 @@
 //! lines otherwise, through the SDK's logging, which `start` installs (`--help` says more).
 //! Stops cleanly on ctrl-c or SIGTERM.
 
+#[path = "node/alerting_ops.rs"]
+mod alerting_ops;
 #[path = "node/output.rs"]
 mod output;
 #[path = "node/rules.rs"]
 mod rules;
-#[path = "node/alerting_ops.rs"]
-mod alerting_ops;
 #[path = "node/signals.rs"]
 mod signals;
 #[path = "node/summary.rs"]
