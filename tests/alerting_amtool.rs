@@ -241,4 +241,26 @@ channels:
         let back = wait_for(|| alert_labels(a));
         assert!(back.is_some(), "the alert is active again on {}", a.url);
     }
+
+    // Every request is in the node's log, with who made it; the token never is.
+    let log = node.output.lines();
+    assert!(log.iter().all(|l| !l.contains(TOKEN)), "the admin token reached the log");
+    let requests: Vec<&String> = log.iter().filter(|l| l.contains("alerting API")).collect();
+    for (method, path, caller) in [
+        ("GET", "/api/v2/alerts", "anonymous"),
+        ("POST", "/api/v2/silences", "admin"),
+        ("POST", "/api/v2/silences", "refused"),
+        ("DELETE", "/api/v2/silence/", "admin"),
+    ] {
+        let found = requests.iter().any(|l| {
+            l.contains(&format!("\"method\":\"{method}\""))
+                && l.contains(&format!("\"path\":\"{path}"))
+                && l.contains(&format!("\"caller\":\"{caller}\""))
+        });
+        assert!(
+            found,
+            "no log line for {method} {path} by {caller}:\n{}",
+            requests.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n")
+        );
+    }
 }
