@@ -81,6 +81,10 @@ pub(crate) fn cycle(shared: &Arc<Shared>) -> Result<(CycleSummary, Vec<JoinHandl
                 snap
             })?;
             summary.series = snap.len();
+            if snap.node != core.evaluator.node {
+                core.evaluator.node = snap.node.clone();
+                core.router.node = snap.node.clone();
+            }
             let report = core.evaluator.evaluate(&snap, now);
             summary.evaluated = report.evaluated;
             for (_, t) in &report.transitions {

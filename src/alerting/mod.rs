@@ -64,7 +64,7 @@ pub(crate) mod yamlguard;
 pub use amconfig::{alertmanager_yaml, AmConfigOptions, ALERTMANAGER_CONFIG_HEADER};
 pub use condition::{AlertCondition, Threshold};
 pub use file::{load_rules_file, parse_rules, parse_rules_with_env, RuleFileError, RuleSet, BUILTIN_CHANNELS};
-pub use identity::alert_labels;
+pub use identity::{alert_labels, node_labels};
 pub use matcher::{valid_label_name, MatchType, Matcher, MatcherError, MAX_MATCHER_VALUE};
 pub use meta::DELIVERY_FAILING;
 pub use notify::{AlertNotice, DeliveryReport, InMemoryNotifier, LogNotifier, Notification, Notifier, NotifyError};
