@@ -111,6 +111,7 @@ impl AlertingSystem {
         let mut core = lock(&shared.core);
         core.evaluator.replace_rules(rules, Instant::now());
         core.router.config = set.routing.clone();
+        shared.touch();
         Ok(())
     }
 

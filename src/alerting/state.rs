@@ -116,6 +116,9 @@ pub(crate) struct Entry {
     pub(crate) delivery: Delivery,
     /// What a built-in alert (one no rule defines) says, in place of a rule's description.
     pub(crate) note: Option<String>,
+    /// A restored alert does not resolve before this: its rule first needs the history
+    /// (rate window, anomaly baseline) a restart lost.
+    pub(crate) hold_until: Option<Instant>,
 }
 
 /// A change the router reacts to.
@@ -141,6 +144,7 @@ impl Entry {
             silenced: false,
             delivery: Delivery::default(),
             note: None,
+            hold_until: None,
         }
     }
 
