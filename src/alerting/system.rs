@@ -114,7 +114,9 @@ impl AlertingSystem {
     /// A system with `config`; the predefined rules are loaded when it says so.
     pub fn new(config: AlertingConfig) -> Self {
         let mut evaluator = Evaluator::default();
+        let mut routing = config.routing;
         if config.predefined_rules {
+            routing.inhibit_rules.extend(super::predefined::predefined_inhibitions());
             for rule in super::predefined::predefined_rules(super::predefined::memory_limit_bytes()) {
                 match CompiledRule::compile(rule) {
                     Ok(c) => evaluator.slots.push(Slot::new(c)),
@@ -125,7 +127,7 @@ impl AlertingSystem {
         }
         AlertingSystem {
             shared: Arc::new(Shared {
-                core: Mutex::new(Core { evaluator, router: Router::new(config.routing), metrics: None }),
+                core: Mutex::new(Core { evaluator, router: Router::new(routing), metrics: None }),
                 notifiers: Mutex::new(BTreeMap::new()),
                 file_channels: Mutex::new(BTreeMap::new()),
                 reader: Mutex::new(None),
