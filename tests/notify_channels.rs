@@ -238,7 +238,7 @@ fn base64(input: &[u8]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twilio_gets_a_form_post_per_recipient_with_basic_auth_and_a_trimmed_body() {
+async fn twilio_gets_a_form_post_per_recipient_with_basic_auth_and_a_one_segment_body() {
     let rx = Receiver::start(ok(201)).await;
     let sms = SmsNotifier::new(
         "AC0123456789abcdef0123456789abcdef".into(),
@@ -273,13 +273,30 @@ async fn twilio_gets_a_form_post_per_recipient_with_basic_auth_and_a_trimmed_bod
         let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
         assert_eq!(get("From"), "+15005550006");
         let body = get("Body");
-        assert!(body.chars().count() <= 160, "one SMS segment: {} chars", body.chars().count());
-        assert!(body.starts_with("[FIRING:12] "), "{body}");
-        assert!(body.ends_with('…'), "cut bodies say so: {body}");
+        // One segment: all of it GSM-7 (so 160 septets are one segment), at most 160 of them.
+        let septets = bitcraps_otel::alerting::channels::gsm7_septets(&body);
+        assert!(septets.is_some_and(|n| n <= 160), "one GSM-7 segment: {septets:?} septets: {body}");
+        assert!(
+            body.starts_with(
+                "[FIRING:12] category=gaming severity=high; High Game Error Rate high 0.071 (> 0.05) on node-7;"
+            ),
+            "{body}"
+        );
+        assert!(body.ends_with("..."), "cut bodies say so, in GSM-7: {body}");
         recipients.push(get("To"));
     }
     recipients.sort();
     assert_eq!(recipients, ["+15551112222", "+447700900123"]);
+
+    // A character outside GSM-7 makes the whole text UCS-2, where a segment is 70 units.
+    let mut n = firing("sms");
+    n.firing[0].rule = "Device above 45 °C".into();
+    sms.notify(&n).await.expect("delivered");
+    let got = rx.wait_for(4, LIMIT).await;
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&got[3].body).expect("form");
+    let body = form.iter().find(|(k, _)| k == "Body").map(|(_, v)| v.clone()).unwrap_or_default();
+    assert_eq!(bitcraps_otel::alerting::channels::gsm7_septets(&body), None, "{body}");
+    assert!(body.encode_utf16().count() <= 70 && body.ends_with('…'), "one UCS-2 segment: {body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -95,6 +95,15 @@ async fn threshold_crossed_fires_once_per_channel_then_resolves_once_per_channel
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!((slack_rx.requests().len(), pd_rx.requests().len()), (2, 2), "nothing more once resolved");
     assert!(alerting.alerts().is_empty());
+    // The channels count a notification once its answer is in, just after the receiver saw it.
+    let counted = || {
+        counter(&reader, "bitcraps.alerting.notifications.sent", "slack") == 2
+            && counter(&reader, "bitcraps.alerting.notifications.sent", "pagerduty") == 2
+    };
+    let start = std::time::Instant::now();
+    while !counted() && start.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(counter(&reader, "bitcraps.alerting.notifications.sent", "slack"), 2);
     assert_eq!(counter(&reader, "bitcraps.alerting.notifications.sent", "pagerduty"), 2);
     assert_eq!(counter(&reader, "bitcraps.alerting.notifications.failed", "pagerduty"), 0);
@@ -141,4 +150,71 @@ channels:
     assert_eq!(got.len(), 1, "the node's Slack channel was told");
     assert_eq!(got[0].path, "/services/T0/B0/NODESECRET");
     assert_eq!(got[0].json()["blocks"][0]["text"]["text"], "[FIRING:1] Games Are Played");
+}
+
+/// Node identity: the same rule firing on two nodes is two alerts, two PagerDuty incidents
+/// (two `dedup_key`s), each with its node as `source` and in its labels; and each node's
+/// resolve closes only its own incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_firing_the_same_rule_open_two_pagerduty_incidents() {
+    use opentelemetry::metrics::MeterProvider;
+    use opentelemetry::KeyValue;
+    use opentelemetry_sdk::metrics::SdkMeterProvider;
+    use opentelemetry_sdk::Resource;
+    use std::sync::Arc;
+
+    let pd_rx = Receiver::start(ok(202)).await;
+    let node = |id: &str| {
+        let reader = AlertReader::new();
+        let resource = Resource::builder_empty()
+            .with_attributes([KeyValue::new("bitcraps.node.id", id.to_string()), KeyValue::new("region", "eu-west")])
+            .build();
+        let provider = SdkMeterProvider::builder().with_resource(resource).with_reader(reader.clone()).build();
+        let cpu = provider.meter("bitcraps").f64_gauge("bitcraps.cpu.usage").build();
+        let mut routing = RoutingConfig::default();
+        routing.default_route.group_wait = Duration::ZERO;
+        routing.default_route.group_interval = Duration::ZERO;
+        let alerting = AlertingSystem::new(AlertingConfig { predefined_rules: false, routing, ..Default::default() });
+        let rule = AlertRule {
+            name: "HotCpu".into(),
+            metric_name: "bitcraps.cpu.usage".into(),
+            condition: AlertCondition::GreaterThan(80.0),
+            severity: AlertSeverity::Critical,
+            evaluation_interval: Duration::from_millis(1),
+            ..Default::default()
+        };
+        alerting.add_rule(rule).expect("rule");
+        alerting.attach(reader);
+        // Its own meter: the global one belongs to the other test of this file, which counts.
+        let pd = channels::PagerDutyNotifier::new("KEY".into())
+            .with_url(pd_rx.url("/v2/enqueue"))
+            .with_meter(provider.meter("bitcraps"));
+        alerting.add_notifier("pagerduty", Arc::new(pd));
+        (provider, cpu, alerting)
+    };
+    let (_pa, cpu_a, a) = node("node-a");
+    let (_pb, cpu_b, b) = node("node-b");
+    cpu_a.record(99.0, &[]);
+    cpu_b.record(99.0, &[]);
+    a.evaluate_now().await.expect("cycle");
+    b.evaluate_now().await.expect("cycle");
+    let got = pd_rx.requests();
+    assert_eq!(got.len(), 2);
+    let (ta, tb) = (got[0].json(), got[1].json());
+    assert_ne!(ta["dedup_key"], tb["dedup_key"], "two nodes, two incidents");
+    assert_eq!((ta["payload"]["source"].as_str(), tb["payload"]["source"].as_str()), (Some("node-a"), Some("node-b")));
+    assert_eq!(ta["payload"]["custom_details"]["labels"]["node_id"], "node-a");
+    assert_eq!(ta["payload"]["custom_details"]["labels"]["region"], "eu-west");
+    assert_eq!(a.alerts()[0].labels["node_id"], "node-a");
+
+    // node-a recovers: its resolve names its own incident only. (The sleep makes the
+    // 1 ms rule due again; it is not a wait for anything.)
+    cpu_a.record(10.0, &[]);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    a.evaluate_now().await.expect("cycle");
+    let got = pd_rx.requests();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2].json()["event_action"], "resolve");
+    assert_eq!(got[2].json()["dedup_key"], ta["dedup_key"]);
+    assert_eq!(b.alerts().len(), 1, "node-b still fires");
 }

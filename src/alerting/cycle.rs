@@ -41,6 +41,21 @@ pub(crate) struct Shared {
     pub(crate) last_cycle: Mutex<Option<(Instant, Result<(), String>)>>,
     /// The background loop, while one was started.
     pub(crate) task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Where the state is snapshotted (`None`: it is not).
+    pub(crate) state_dir: Option<std::path::PathBuf>,
+    /// How old a snapshot may be and still be restored.
+    pub(crate) state_max_age: Duration,
+    /// Something a snapshot holds changed since the last one.
+    pub(crate) dirty: std::sync::atomic::AtomicBool,
+    /// A snapshot is being written (the next waits for the next cycle).
+    pub(crate) writing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Shared {
+    /// Notes that the persisted state changed.
+    pub(crate) fn touch(&self) {
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,6 +96,10 @@ pub(crate) fn cycle(shared: &Arc<Shared>) -> Result<(CycleSummary, Vec<JoinHandl
                 snap
             })?;
             summary.series = snap.len();
+            if snap.node != core.evaluator.node {
+                core.evaluator.node = snap.node.clone();
+                core.router.node = snap.node.clone();
+            }
             let report = core.evaluator.evaluate(&snap, now);
             summary.evaluated = report.evaluated;
             for (_, t) in &report.transitions {
@@ -106,6 +125,9 @@ pub(crate) fn cycle(shared: &Arc<Shared>) -> Result<(CycleSummary, Vec<JoinHandl
         let rules: HashMap<&str, &AlertRule> =
             core.evaluator.slots.iter().map(|s| (s.compiled.rule.name.as_str(), &s.compiled.rule)).collect();
         let outgoing = core.router.dispatch(&mut core.evaluator.alerts, &rules, &channels, now);
+        if summary.fired + summary.resolved > 0 || !outgoing.is_empty() {
+            shared.touch();
+        }
         if let Some(m) = core.metrics.as_mut() {
             if summary.evaluated > 0 {
                 m.cycle(summary.evaluated, started.elapsed(), &core.evaluator.alerts);
@@ -187,6 +209,7 @@ async fn deliver(shared: Arc<Shared>, notifier: Option<Arc<dyn Notifier>>, o: Ou
     let mut core = lock(&shared.core);
     let core = &mut *core;
     core.router.record(&mut core.evaluator.alerts, &o, &report, now);
+    shared.touch();
     if let (Some(m), Some(n)) = (core.metrics.as_ref(), notifier.as_ref()) {
         if !n.reports_own_delivery() {
             m.notified(n.kind(), complete);

@@ -35,7 +35,7 @@ pub(crate) struct Slot {
     /// Since when an `absent` rule's metric has been missing (the first evaluation without it).
     absent_since: Option<Instant>,
     /// Alerts of this rule that are not inactive.
-    known: HashSet<Fingerprint>,
+    pub(crate) known: HashSet<Fingerprint>,
 }
 
 impl Slot {
@@ -243,6 +243,9 @@ impl Evaluator {
         let mut gone = Vec::new();
         for fp in slot.known.iter().filter(|fp| !active_now.contains(fp)) {
             if let Some(entry) = self.alerts.get_mut(fp) {
+                if entry.hold_until.is_some_and(|t| now < t) {
+                    continue;
+                }
                 if let Some(t) = entry.observe(false, now, opts.for_duration, opts.resolve_delay) {
                     report.transitions.push((*fp, t));
                 }

@@ -52,6 +52,22 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// The routing to run: the file's, plus the predefined inhibitions whose two rules are
+    /// both among [`effective_rules`](Self::effective_rules).
+    pub fn effective_routing(&self) -> RoutingConfig {
+        let mut routing = self.routing.clone();
+        if self.predefined {
+            let names: BTreeSet<String> = self.effective_rules(Some(1)).into_iter().map(|r| r.rule.name).collect();
+            let named = |ms: &[super::Matcher]| ms.iter().any(|m| m.name() == "alertname" && names.contains(m.value()));
+            routing.inhibit_rules.extend(
+                super::predefined::predefined_inhibitions()
+                    .into_iter()
+                    .filter(|r| named(&r.source) && named(&r.target)),
+            );
+        }
+        routing
+    }
+
     /// The rules to run: the predefined ones (unless disabled or replaced), then the file's.
     pub fn effective_rules(&self, memory_limit: Option<u64>) -> Vec<RuleDefinition> {
         let mut out: Vec<RuleDefinition> = if self.predefined {
@@ -139,6 +155,20 @@ struct FileSpec {
     #[serde(default)]
     channels: BTreeMap<String, serde_yaml::Value>,
     fallback_channel: Option<String>,
+    default_channels: Option<Vec<String>>,
+    #[serde(default)]
+    inhibit_rules: Vec<InhibitSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InhibitSpec {
+    #[serde(default)]
+    source_matchers: Vec<String>,
+    #[serde(default)]
+    target_matchers: Vec<String>,
+    #[serde(default)]
+    equal: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -341,11 +371,44 @@ pub fn parse_rules_with_env(
     if let Some(c) = spec.fallback_channel.as_deref().filter(|c| !known.contains(c)) {
         return Err(locator.keyed_error("fallback_channel", "fallback_channel", unknown(c)));
     }
+    if let Some(c) = spec.default_channels.iter().flatten().find(|c| !known.contains(c.as_str())) {
+        return Err(locator.keyed_error("default_channels", "default_channels", unknown(c)));
+    }
+    let mut inhibit_rules = Vec::with_capacity(spec.inhibit_rules.len());
+    for (i, r) in spec.inhibit_rules.into_iter().enumerate() {
+        let parse = |field: &str, texts: &[String]| -> Result<Vec<super::Matcher>, RuleFileError> {
+            texts
+                .iter()
+                .map(|t| super::Matcher::parse(t))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| locator.error("inhibit_rules", i, field, e.to_string()))
+        };
+        let source = parse("source_matchers", &r.source_matchers)?;
+        let target = parse("target_matchers", &r.target_matchers)?;
+        if source.is_empty() || target.is_empty() {
+            return Err(locator.error(
+                "inhibit_rules",
+                i,
+                "source_matchers",
+                "give source_matchers and target_matchers (an empty list would match every alert)".into(),
+            ));
+        }
+        inhibit_rules.push(super::InhibitRule { source, target, equal: r.equal });
+    }
+    let channel_policies = channels.iter().map(|c| (c.name.clone(), c.policy)).collect();
     Ok(RuleSet {
         predefined: spec.predefined,
         disable: spec.disable,
         rules,
-        routing: RoutingConfig { routes, default_route, escalations, fallback_channel: spec.fallback_channel },
+        routing: RoutingConfig {
+            routes,
+            default_route,
+            escalations,
+            fallback_channel: spec.fallback_channel,
+            default_channels: spec.default_channels,
+            inhibit_rules,
+            channel_policies,
+        },
         channels,
     })
 }

@@ -5,7 +5,44 @@
 //! identity.
 
 use super::AlertSeverity;
+use opentelemetry_sdk::Resource;
 use std::collections::BTreeMap;
+
+/// Which resource attribute gives which identity label, first found wins.
+const NODE_LABELS: [(&str, &[&str]); 2] = [("node_id", &["bitcraps.node.id"]), ("region", &["region", "cloud.region"])];
+
+/// The node's identity labels, from its OpenTelemetry resource: `node_id` (from
+/// `bitcraps.node.id`) and `region` (from `region` or `cloud.region`), each when present.
+///
+/// They are the labels the Prometheus bridge puts on every series (the node's constant
+/// labels), so an alert has one identity whether the node or a Prometheus evaluating the
+/// exported rules raises it. `service.name` is not one: Prometheus series do not carry it,
+/// and it would give the two runtimes' alerts different identities.
+///
+/// ```
+/// use bitcraps_otel::alerting::node_labels;
+/// use opentelemetry::KeyValue;
+/// use opentelemetry_sdk::Resource;
+///
+/// let resource = Resource::builder_empty()
+///     .with_attributes([KeyValue::new("bitcraps.node.id", "node-7"), KeyValue::new("region", "eu-west")])
+///     .build();
+/// let labels = node_labels(&resource);
+/// assert_eq!((labels["node_id"].as_str(), labels["region"].as_str()), ("node-7", "eu-west"));
+/// ```
+pub fn node_labels(resource: &Resource) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (label, keys) in NODE_LABELS {
+        let value = keys.iter().find_map(|k| resource.get(&opentelemetry::Key::from_static_str(k)));
+        if let Some(v) = value {
+            let v = v.as_str().into_owned();
+            if !v.is_empty() {
+                out.insert(label.to_string(), v);
+            }
+        }
+    }
+    out
+}
 
 /// The full label set of an alert.
 ///

@@ -154,3 +154,19 @@ pub fn predefined_rules(memory_limit: Option<u64>) -> Vec<RuleDefinition> {
     }
     rules
 }
+
+/// The inhibitions that go with the predefined rules: on the same node, having no peer at
+/// all makes "no peer messages" a symptom, and overheating makes thermal throttling one.
+/// Each applies while both of its rules are in force.
+pub fn predefined_inhibitions() -> Vec<super::InhibitRule> {
+    [("NoPeerConnections", "NoPeerMessages"), ("DeviceOverheating", "ThermalThrottling")]
+        .into_iter()
+        .filter_map(|(cause, symptom)| {
+            Some(super::InhibitRule {
+                source: vec![super::Matcher::eq("alertname", cause).ok()?],
+                target: vec![super::Matcher::eq("alertname", symptom).ok()?],
+                equal: vec!["node_id".into()],
+            })
+        })
+        .collect()
+}

@@ -81,7 +81,8 @@ impl AlertingSystem {
         let mut effective = set.effective_rules(super::predefined::memory_limit_bytes());
         adjust(&mut effective);
         let rules = effective.into_iter().map(CompiledRule::compile).collect::<Result<Vec<_>, _>>()?;
-        set.routing.validate()?;
+        let routing = set.effective_routing();
+        routing.validate()?;
         let shared = &self.shared;
         let mut built = BTreeMap::new();
         {
@@ -110,7 +111,8 @@ impl AlertingSystem {
         }
         let mut core = lock(&shared.core);
         core.evaluator.replace_rules(rules, Instant::now());
-        core.router.config = set.routing.clone();
+        core.router.config = routing;
+        shared.touch();
         Ok(())
     }
 

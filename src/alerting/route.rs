@@ -2,7 +2,9 @@
 //! escalation policies, dedup and repeat, and resolution notices; [`super::silence`] decides
 //! which alerts stay quiet.
 
+use super::inhibit::InhibitRule;
 use super::notify::{AlertNotice, Notification};
+use super::policy::{ChannelPolicy, RateLimiter};
 use super::rule::LabelMatcher;
 use super::silence::Silences;
 use super::state::{AlertState, Entry, Fingerprint};
@@ -61,7 +63,8 @@ pub struct Route {
     pub group_interval: Duration,
     /// How often a still-firing, unacknowledged alert is told again on a channel.
     pub repeat_interval: Duration,
-    /// Escalation policy name; empty: every registered channel at once.
+    /// Escalation policy name; empty: the default channels
+    /// ([`RoutingConfig::default_channels`]) at once.
     pub escalation: String,
 }
 
@@ -90,6 +93,15 @@ pub struct RoutingConfig {
     /// Where the engine's own alerts go (`AlertDeliveryFailing`, raised when a channel
     /// cannot deliver). `None`: they are only logged and listed.
     pub fallback_channel: Option<String>,
+    /// The channels a route without an escalation policy tells. `None`: every registered
+    /// channel that no escalation policy names (so a pager kept for escalation is never
+    /// paged by a route that did not ask for it).
+    pub default_channels: Option<Vec<String>>,
+    /// Alerts not notified while another alert fires (Alertmanager's inhibition).
+    pub inhibit_rules: Vec<InhibitRule>,
+    /// Per-channel policies (`send_resolved`, rate limit), by channel name; a channel not
+    /// listed gets [`ChannelPolicy::default`].
+    pub channel_policies: BTreeMap<String, ChannelPolicy>,
 }
 
 pub(crate) fn matches_map(matchers: &[LabelMatcher], labels: &BTreeMap<String, String>) -> bool {
@@ -134,6 +146,8 @@ pub(crate) struct Router {
     pub(crate) failing: super::meta::Failing,
     /// The node's own labels, on every alert the router makes itself.
     pub(crate) node: BTreeMap<String, String>,
+    /// Recent sends of rate-limited channels.
+    limiter: RateLimiter,
 }
 
 impl Router {
@@ -173,8 +187,9 @@ impl Router {
     ) -> Vec<Outgoing> {
         let wall = super::wallclock::wall(now);
         self.silences.gc(wall);
-        let Router { config, silences, groups, .. } = self;
-        let everyone = [EscalationTier { after: Duration::ZERO, channels: channels.to_vec() }];
+        let Router { config, silences, groups, limiter, .. } = self;
+        let defaults = [EscalationTier { after: Duration::ZERO, channels: config.default_channels_of(channels) }];
+        let inhibitions = super::inhibit::inhibited(&config.inhibit_rules, alerts);
         // (group, channel) -> notification under construction, plus the retry interval.
         let mut out: BTreeMap<(GroupKey, String), (Notification, Duration)> = BTreeMap::new();
         let mut flushed: Vec<GroupKey> = Vec::new();
@@ -184,6 +199,7 @@ impl Router {
         for fp in fps {
             let Some(entry) = alerts.get_mut(&fp) else { continue };
             entry.silenced = silences.is_silenced(&entry.labels, wall);
+            entry.inhibited_by = inhibitions.get(&fp).cloned().unwrap_or_default();
             let (route_idx, route) = Self::route_for(config, entry);
             let group_values: Vec<String> =
                 route.group_by.iter().map(|g| entry.labels.get(g).cloned().unwrap_or_default()).collect();
@@ -202,12 +218,17 @@ impl Router {
             } else {
                 match config.escalations.get(&route.escalation) {
                     Some(p) => &p.tiers,
-                    None => &everyone,
+                    None => &defaults,
                 }
             };
-            // A channel a reload removed has nobody left to tell of the resolution.
+            // A channel a reload removed has nobody left to tell of the resolution, and one
+            // whose policy says so is not told.
             if entry.state == AlertState::Resolved {
-                entry.delivery.resolution_due.retain(|ch| channels.contains(ch));
+                let policies = &config.channel_policies;
+                entry
+                    .delivery
+                    .resolution_due
+                    .retain(|ch| channels.contains(ch) && policies.get(ch).is_none_or(|p| p.send_resolved));
             }
             // (channel, tier, is news)
             let mut due: Vec<(String, usize, bool)> = Vec::new();
@@ -215,7 +236,7 @@ impl Router {
             let waiting =
                 |ch: &String| delivery.in_flight.contains(ch) || delivery.retry_at.get(ch).is_some_and(|t| *t > now);
             match entry.state {
-                AlertState::Firing if !entry.silenced => {
+                AlertState::Firing if !entry.silenced && entry.inhibited_by.is_empty() => {
                     let elapsed = entry.fired_at.map_or(Duration::ZERO, |f| now.saturating_duration_since(f));
                     for (ti, tier) in tiers.iter().enumerate() {
                         if elapsed < tier.after || (ti > 0 && entry.acknowledged) {
@@ -312,7 +333,43 @@ impl Router {
             g.last_flush = Some(now);
             g.first_pending = None;
         }
-        out.into_values().map(|(notification, retry_after)| Outgoing { notification, retry_after }).collect()
+        let mut outgoing: Vec<Outgoing> =
+            out.into_values().map(|(notification, retry_after)| Outgoing { notification, retry_after }).collect();
+        Self::limit_rates(config, limiter, &mut outgoing, alerts, now);
+        outgoing
+    }
+
+    /// Holds back what a rate-limited channel has no room for, most severe first through;
+    /// held alerts are no longer in flight, so a later cycle offers them again.
+    fn limit_rates(
+        config: &RoutingConfig,
+        limiter: &mut RateLimiter,
+        outgoing: &mut Vec<Outgoing>,
+        alerts: &mut HashMap<Fingerprint, Entry>,
+        now: Instant,
+    ) {
+        let top = |o: &Outgoing| o.notification.firing.iter().chain(&o.notification.resolved).map(|a| a.severity).max();
+        outgoing.sort_by_key(|o| std::cmp::Reverse(top(o)));
+        let mut held: BTreeMap<String, usize> = BTreeMap::new();
+        outgoing.retain(|o| {
+            let ch = &o.notification.channel;
+            let Some(limit) = config.channel_policies.get(ch).and_then(|p| p.rate_limit) else { return true };
+            if limiter.take(ch, &limit, now) {
+                return true;
+            }
+            for a in o.notification.firing.iter().chain(&o.notification.resolved) {
+                if let Some(e) = alerts.get_mut(&a.fingerprint) {
+                    e.delivery.in_flight.remove(ch);
+                }
+            }
+            *held.entry(ch.clone()).or_default() += 1;
+            false
+        });
+        for (ch, n) in held {
+            if let Some(limit) = config.channel_policies.get(&ch).and_then(|p| p.rate_limit) {
+                limiter.log_held(&ch, n, &limit, now);
+            }
+        }
     }
 
     /// Takes a channel's verdict on one notification: confirmed alerts are marked told (or
@@ -412,7 +469,33 @@ impl RoutingConfig {
         let (_, route) = self.route_for(labels);
         match self.escalations.get(&route.escalation) {
             Some(policy) => policy.tiers.clone(),
-            None => vec![EscalationTier { after: Duration::ZERO, channels: registered.to_vec() }],
+            None => vec![EscalationTier { after: Duration::ZERO, channels: self.default_channels_of(registered) }],
+        }
+    }
+
+    /// The channels a route without an escalation policy tells, of the `registered` ones:
+    /// [`default_channels`](Self::default_channels) when set, else every registered channel
+    /// no escalation policy names.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bitcraps_otel::alerting::{EscalationPolicy, EscalationTier, RoutingConfig};
+    ///
+    /// let mut config = RoutingConfig::default();
+    /// config.escalations.insert("page".into(), EscalationPolicy::new(vec![
+    ///     EscalationTier { after: Duration::from_secs(300), channels: vec!["pagerduty".into()] },
+    /// ]));
+    /// let registered = ["log".to_string(), "pagerduty".to_string(), "slack".to_string()];
+    /// assert_eq!(config.default_channels_of(&registered), ["log", "slack"]);
+    /// ```
+    pub fn default_channels_of(&self, registered: &[String]) -> Vec<String> {
+        match &self.default_channels {
+            Some(list) => list.clone(),
+            None => {
+                let escalating: std::collections::BTreeSet<&String> =
+                    self.escalations.values().flat_map(|p| p.tiers.iter().flat_map(|t| &t.channels)).collect();
+                registered.iter().filter(|c| !escalating.contains(c)).cloned().collect()
+            }
         }
     }
 }

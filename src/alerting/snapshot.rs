@@ -25,6 +25,8 @@ pub(crate) struct Point {
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
     metrics: HashMap<String, Vec<Point>>,
+    /// The node's identity labels, from the collection's resource.
+    pub(crate) node: std::collections::BTreeMap<String, String>,
 }
 
 fn value_string(v: &Value) -> String {
@@ -73,7 +75,7 @@ impl Snapshot {
                 }
             }
         }
-        Snapshot { metrics }
+        Snapshot { metrics, node: super::identity::node_labels(rm.resource()) }
     }
 
     /// Adds our histogram families (which the SDK never sees) as the same kind of points,

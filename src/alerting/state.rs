@@ -81,6 +81,8 @@ pub struct Alert {
     pub acknowledged: bool,
     /// Whether an active silence matches it (no notifications; state is kept).
     pub silenced: bool,
+    /// Whether a firing alert inhibits it (no notifications until released; state is kept).
+    pub inhibited: bool,
     /// How long ago the condition started holding (pending/firing alerts).
     pub active_for: Duration,
 }
@@ -116,6 +118,11 @@ pub(crate) struct Entry {
     pub(crate) delivery: Delivery,
     /// What a built-in alert (one no rule defines) says, in place of a rule's description.
     pub(crate) note: Option<String>,
+    /// A restored alert does not resolve before this: its rule first needs the history
+    /// (rate window, anomaly baseline) a restart lost.
+    pub(crate) hold_until: Option<Instant>,
+    /// The firing alerts inhibiting this one (empty: not inhibited).
+    pub(crate) inhibited_by: Vec<Fingerprint>,
 }
 
 /// A change the router reacts to.
@@ -141,6 +148,8 @@ impl Entry {
             silenced: false,
             delivery: Delivery::default(),
             note: None,
+            hold_until: None,
+            inhibited_by: Vec::new(),
         }
     }
 
@@ -226,6 +235,7 @@ impl Entry {
             value: self.value,
             acknowledged: self.acknowledged,
             silenced: self.silenced,
+            inhibited: !self.inhibited_by.is_empty(),
             active_for: self.active_since.map(|s| now.saturating_duration_since(s)).unwrap_or_default(),
         }
     }

@@ -30,6 +30,14 @@ pub struct AlertingConfig {
     pub routing: RoutingConfig,
     /// Longest a notifier may take before the delivery counts as failed.
     pub notify_timeout: Duration,
+    /// Where alerts, what was told to which channel, acknowledgements and silences are
+    /// snapshotted after each cycle that changed them, and restored from at
+    /// [`start`](AlertingSystem::start) (see [`STATE_FILE`](super::STATE_FILE)). `None`
+    /// (the default for the library) keeps them in memory only; `bitcraps-node` sets it
+    /// from `BITCRAPS_STATE_DIR`.
+    pub state_dir: Option<std::path::PathBuf>,
+    /// How long the node may have been down for its snapshot to be restored (default 24 h).
+    pub state_max_age: Duration,
 }
 
 impl Default for AlertingConfig {
@@ -39,6 +47,8 @@ impl Default for AlertingConfig {
             tick: Duration::from_secs(1),
             routing: RoutingConfig::default(),
             notify_timeout: Duration::from_secs(10),
+            state_dir: None,
+            state_max_age: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -104,7 +114,9 @@ impl AlertingSystem {
     /// A system with `config`; the predefined rules are loaded when it says so.
     pub fn new(config: AlertingConfig) -> Self {
         let mut evaluator = Evaluator::default();
+        let mut routing = config.routing;
         if config.predefined_rules {
+            routing.inhibit_rules.extend(super::predefined::predefined_inhibitions());
             for rule in super::predefined::predefined_rules(super::predefined::memory_limit_bytes()) {
                 match CompiledRule::compile(rule) {
                     Ok(c) => evaluator.slots.push(Slot::new(c)),
@@ -115,7 +127,7 @@ impl AlertingSystem {
         }
         AlertingSystem {
             shared: Arc::new(Shared {
-                core: Mutex::new(Core { evaluator, router: Router::new(config.routing), metrics: None }),
+                core: Mutex::new(Core { evaluator, router: Router::new(routing), metrics: None }),
                 notifiers: Mutex::new(BTreeMap::new()),
                 file_channels: Mutex::new(BTreeMap::new()),
                 reader: Mutex::new(None),
@@ -123,6 +135,10 @@ impl AlertingSystem {
                 notify_timeout: config.notify_timeout,
                 last_cycle: Mutex::new(None),
                 task: Mutex::new(None),
+                state_dir: config.state_dir,
+                state_max_age: config.state_max_age,
+                dirty: Default::default(),
+                writing: Default::default(),
             }),
             task: None,
         }
@@ -227,6 +243,8 @@ impl AlertingSystem {
         }
         if let Some(task) = self.task.take() {
             task.abort();
+        } else {
+            super::persist::restore_at_start(&self.shared);
         }
         let shared = Arc::clone(&self.shared);
         let task = handle.spawn(async move {
@@ -240,6 +258,7 @@ impl AlertingSystem {
                     tracing::warn!(target: "bitcraps_otel::alerting", error = %e, "alert evaluation failed");
                 }
                 *lock(&shared.last_cycle) = Some((Instant::now(), result.map_err(|e| e.to_string())));
+                super::persist::save_in_background(&shared);
             }
         });
         *lock(&self.shared.task) = Some(task.abort_handle());
@@ -271,6 +290,9 @@ impl AlertingSystem {
 
     /// Stops the background task (rules and alert states are kept).
     pub fn stop(&mut self) {
+        if self.task.is_some() {
+            super::persist::save_now(&self.shared);
+        }
         *lock(&self.shared.task) = None;
         if let Some(task) = self.task.take() {
             task.abort();
@@ -330,6 +352,7 @@ impl AlertingSystem {
         match core.evaluator.alerts.get_mut(&fingerprint) {
             Some(e) if e.state == AlertState::Firing => {
                 e.acknowledged = true;
+                self.shared.touch();
                 true
             }
             _ => false,
@@ -372,13 +395,17 @@ impl AlertingSystem {
     /// Returns the id in force.
     pub fn set_silence(&self, spec: SilenceSpec) -> Result<String, SilenceError> {
         let now = super::wallclock::now();
-        lock(&self.shared.core).router.silences.set(spec, now)
+        let id = lock(&self.shared.core).router.silences.set(spec, now)?;
+        self.shared.touch();
+        Ok(id)
     }
 
     /// Ends a silence now. Expiring an expired silence is not an error; an unknown id is.
     pub fn expire_silence(&self, id: &str) -> Result<(), SilenceError> {
         let now = super::wallclock::now();
-        lock(&self.shared.core).router.silences.expire(id, now)
+        lock(&self.shared.core).router.silences.expire(id, now)?;
+        self.shared.touch();
+        Ok(())
     }
 
     /// Every silence held (active, pending, and expired ones within their retention).

@@ -155,6 +155,7 @@ async fn run(args: Args) -> ExitCode {
         tracing::info!(%addr, "serving health probes on http://{addr}/health and /ready");
     }
     let hangup = signals.take_hangup();
+    let state_dir = alert_state_dir(telemetry.config().constant_labels().get("node_id").map(String::as_str));
     let _alerting = match (args.no_alerting, &args.alert_rules) {
         (true, _) => {
             signals::ignore_hangups(hangup, "alerting is off (--no-alerting)");
@@ -162,9 +163,9 @@ async fn run(args: Args) -> ExitCode {
         }
         (false, None) => {
             signals::ignore_hangups(hangup, "no --alert-rules file to reload");
-            start_alerting(alert_rules, None)
+            start_alerting(alert_rules, None, state_dir)
         }
-        (false, Some(path)) => start_alerting(alert_rules, hangup.map(|h| (h, path.clone()))),
+        (false, Some(path)) => start_alerting(alert_rules, hangup.map(|h| (h, path.clone())), state_dir),
     };
     if let (Some(alerting), Some(health)) = (&_alerting, telemetry.health()) {
         if let Err(e) = health.register(alerting.health_check()) {
@@ -250,11 +251,16 @@ async fn run(args: Args) -> ExitCode {
 fn start_alerting(
     rules: Option<RuleSet>,
     reload: Option<(signals::Hangup, std::path::PathBuf)>,
+    state_dir: Option<std::path::PathBuf>,
 ) -> Option<Arc<AlertingSystem>> {
     let mut set = rules.unwrap_or_else(|| RuleSet { predefined: true, ..Default::default() });
     // A channel that cannot deliver is at least said in the log.
     set.routing.fallback_channel.get_or_insert_with(|| "log".into());
-    let mut system = AlertingSystem::new(AlertingConfig { predefined_rules: false, ..Default::default() });
+    if let Some(dir) = &state_dir {
+        tracing::info!(dir = %dir.display(), "alert state kept on disk (BITCRAPS_STATE_DIR; off to disable)");
+    }
+    let config = AlertingConfig { predefined_rules: false, state_dir, ..Default::default() };
+    let mut system = AlertingSystem::new(config);
     system.add_notifier("log", Arc::new(LogNotifier));
     // The rules, routing and the file's `channels:` (PagerDuty, Slack, Teams, e-mail, SMS,
     // webhooks), all checked before anything is put in force.
@@ -287,6 +293,16 @@ fn start_alerting(
         });
     }
     Some(system)
+}
+
+/// Where the alert engine keeps its state: `BITCRAPS_STATE_DIR` (`off` or empty: nowhere),
+/// else `$XDG_STATE_HOME/bitcraps-node/<node id>` or `~/.local/state/bitcraps-node/<node id>`.
+fn alert_state_dir(node_id: Option<&str>) -> Option<std::path::PathBuf> {
+    match std::env::var_os("BITCRAPS_STATE_DIR") {
+        Some(v) if v.is_empty() || v == "off" => None,
+        Some(v) => Some(std::path::PathBuf::from(v)),
+        None => alerting::default_state_dir(node_id.unwrap_or("node")),
+    }
 }
 
 /// Re-reads the rules file (off the runtime workers) and puts its rules, routing and

@@ -48,6 +48,9 @@ pub fn start_node(extra_env: &[(&str, &str)], args: &[&str]) -> Node {
         .env("BITCRAPS_HEALTH_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        // Tests do not share alert state through the home directory; the ones about it set
+        // BITCRAPS_STATE_DIR to a directory of their own.
+        .env("BITCRAPS_STATE_DIR", "off")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -72,7 +72,8 @@ pub(crate) fn firing_alerts(system: &AlertingSystem) -> Vec<GettableAlert> {
                 receivers.dedup();
                 let silenced_by: Vec<String> =
                     router.silences.silencing(&e.labels, wall_now).into_iter().map(str::to_string).collect();
-                let suppressed = !silenced_by.is_empty();
+                let inhibited_by: Vec<String> = e.inhibited_by.iter().map(|fp| fp.to_string()).collect();
+                let suppressed = !silenced_by.is_empty() || !inhibited_by.is_empty();
                 GettableAlert {
                     labels: e.labels.clone(),
                     annotations,
@@ -84,7 +85,7 @@ pub(crate) fn firing_alerts(system: &AlertingSystem) -> Vec<GettableAlert> {
                     status: Status {
                         state: if suppressed { "suppressed" } else { "active" },
                         silenced_by,
-                        inhibited_by: Vec::new(),
+                        inhibited_by,
                     },
                 }
             })

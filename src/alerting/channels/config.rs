@@ -45,6 +45,9 @@ pub struct ChannelConfig {
     pub spec: ChannelSpec,
     /// Queue, retries, timeout.
     pub delivery: DeliveryOptions,
+    /// Whether it is told of resolutions, and its rate limit (`send_resolved`,
+    /// `rate_limit: { max, per }` in the file); put in the routing's channel policies.
+    pub policy: crate::alerting::ChannelPolicy,
 }
 
 /// A channel's provider settings (YAML `type:` picks the variant).
@@ -234,6 +237,7 @@ pub(crate) fn parse_channels(
     for (name, mut value) in raw {
         substitute(&name, "", &mut value, env)?;
         let delivery = take_delivery(&name, &mut value)?;
+        let policy = take_policy(&name, &mut value)?;
         if let Some(map) = value.as_mapping() {
             super::schema::check(&name, map)?;
         }
@@ -286,7 +290,7 @@ pub(crate) fn parse_channels(
                 ChannelSpec::Alertmanager { url, bearer_token, resend_interval, generator_url }
             }
         };
-        out.push(ChannelConfig { name, spec, delivery });
+        out.push(ChannelConfig { name, spec, delivery, policy });
     }
     Ok(out)
 }
@@ -350,6 +354,35 @@ fn substitute(
         _ => {}
     }
     Ok(())
+}
+
+/// Takes `send_resolved` and `rate_limit` out of a channel's mapping.
+fn take_policy(channel: &str, value: &mut serde_yaml::Value) -> Result<crate::alerting::ChannelPolicy, ChannelError> {
+    use crate::alerting::{ChannelPolicy, RateLimit};
+    let mut policy = ChannelPolicy::default();
+    let Some(map) = value.as_mapping_mut() else { return Ok(policy) };
+    if let Some(v) = map.remove("send_resolved") {
+        policy.send_resolved =
+            v.as_bool().ok_or_else(|| ChannelError::new(channel, "send_resolved", "expected true or false"))?;
+    }
+    if let Some(v) = map.remove("rate_limit") {
+        let shape =
+            || ChannelError::new(channel, "rate_limit", "expected { max: N, per: DURATION }, e.g. { max: 5, per: 1h }");
+        let m = v.as_mapping().ok_or_else(shape)?;
+        if m.len() != 2 {
+            return Err(shape());
+        }
+        let max = m.get("max").and_then(serde_yaml::Value::as_u64).ok_or_else(shape)?;
+        let per = m.get("per").and_then(serde_yaml::Value::as_str).ok_or_else(shape)?;
+        let per = humantime::parse_duration(per.trim()).map_err(|_| shape())?;
+        if !(1..=100_000).contains(&max) {
+            return Err(ChannelError::new(channel, "rate_limit.max", "must be 1 to 100000"));
+        }
+        crate::alerting::limits::positive_at_most(per, crate::alerting::limits::MAX_REPEAT_INTERVAL)
+            .map_err(|e| ChannelError::new(channel, "rate_limit.per", e))?;
+        policy.rate_limit = Some(RateLimit { max: max as u32, per });
+    }
+    Ok(policy)
 }
 
 /// Takes the delivery keys out of a channel's mapping.

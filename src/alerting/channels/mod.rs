@@ -50,7 +50,7 @@ pub use email::{EmailNotifier, SmtpSecurity};
 pub use pagerduty::{PagerDutyNotifier, PAGERDUTY_EVENTS_URL};
 pub use secret::Secret;
 pub use slack::SlackNotifier;
-pub use sms::{SmsNotifier, TWILIO_API_BASE};
+pub use sms::{gsm7_septets, SmsNotifier, TWILIO_API_BASE};
 pub use teams::TeamsNotifier;
 pub use webhook::{WebhookNotifier, SIGNATURE_HEADER, TIMESTAMP_HEADER, WEBHOOK_SCHEMA};
 

@@ -11,10 +11,73 @@ use crate::semconv::AlertChannel;
 /// Twilio's REST API base.
 pub const TWILIO_API_BASE: &str = "https://api.twilio.com";
 
-/// Characters of one GSM-7 SMS segment: the default body limit.
-const ONE_SEGMENT: usize = 160;
+/// Septets of one GSM-7 SMS segment.
+const GSM7_SEGMENT: usize = 160;
+/// UTF-16 code units of one UCS-2 SMS segment (any character outside GSM-7 forces UCS-2).
+const UCS2_SEGMENT: usize = 70;
 /// Twilio's limit for `Body`.
 const TWILIO_BODY_MAX: usize = 1600;
+
+/// GSM 03.38's basic character set: one septet each.
+const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+/// Its extension table: two septets each (an escape, then the character).
+const GSM7_EXTENSION: &str = "^{}\\[~]|€\u{c}";
+
+/// Septets `s` takes in GSM-7, or `None` when a character is not in GSM-7 (the SMS is then
+/// sent as UCS-2, 70 characters a segment).
+///
+/// ```
+/// use bitcraps_otel::alerting::channels::gsm7_septets;
+/// assert_eq!(gsm7_septets("CPU > 85 [node-7]"), Some(19)); // `[` and `]` take two septets
+/// assert_eq!(gsm7_septets("45 °C"), None);
+/// ```
+pub fn gsm7_septets(s: &str) -> Option<usize> {
+    s.chars().try_fold(0, |n, c| {
+        if GSM7_BASIC.contains(c) {
+            Some(n + 1)
+        } else if GSM7_EXTENSION.contains(c) {
+            Some(n + 2)
+        } else {
+            None
+        }
+    })
+}
+
+/// `text` cut to one segment: 160 septets when all of it is GSM-7 (cut with `...`, which is
+/// GSM-7 too), else 70 UTF-16 units (cut with `…`).
+pub(crate) fn one_segment(text: &str) -> String {
+    if gsm7_septets(text).is_some_and(|n| n <= GSM7_SEGMENT) {
+        return text.to_string();
+    }
+    if gsm7_septets(text).is_some() {
+        let mut out = String::new();
+        let mut used = 0;
+        for c in text.chars() {
+            let w = if GSM7_EXTENSION.contains(c) { 2 } else { 1 };
+            if used + w > GSM7_SEGMENT - 3 {
+                break;
+            }
+            used += w;
+            out.push(c);
+        }
+        out.push_str("...");
+        return out;
+    }
+    if text.encode_utf16().count() <= UCS2_SEGMENT {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        if used + c.len_utf16() > UCS2_SEGMENT - 1 {
+            break;
+        }
+        used += c.len_utf16();
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
 
 /// Texts alerts to phone numbers through Twilio.
 ///
@@ -33,7 +96,8 @@ pub struct SmsNotifier {
     from: String,
     to: Vec<String>,
     base_url: String,
-    max_chars: usize,
+    /// `None`: one segment (see [`one_segment`]).
+    max_chars: Option<usize>,
     delivery: Delivery<HttpTransport>,
 }
 
@@ -48,7 +112,7 @@ impl SmsNotifier {
             from,
             to,
             base_url: TWILIO_API_BASE.to_string(),
-            max_chars: ONE_SEGMENT,
+            max_chars: None,
             delivery: Delivery::new(AlertChannel::Sms),
         }
     }
@@ -59,9 +123,10 @@ impl SmsNotifier {
         self
     }
 
-    /// Longest body in characters (default 160, one segment; at most Twilio's 1,600).
+    /// Longest body in characters, over several segments (at most Twilio's 1,600). The
+    /// default is one segment: 160 characters of GSM-7, or 70 when the text needs UCS-2.
     pub fn with_max_chars(mut self, max_chars: usize) -> Self {
-        self.max_chars = max_chars.clamp(20, TWILIO_BODY_MAX);
+        self.max_chars = Some(max_chars.clamp(20, TWILIO_BODY_MAX));
         self
     }
 
@@ -69,13 +134,27 @@ impl SmsNotifier {
     /// the limit.
     pub(crate) fn text(&self, n: &Notification) -> String {
         let mut parts = vec![headline(n)];
+        // Which node: on a phone screen, without it an alert from one of many nodes says little.
+        let on =
+            |a: &crate::alerting::AlertNotice| a.labels.get("node_id").map(|n| format!(" on {n}")).unwrap_or_default();
         for a in &n.firing {
-            parts.push(format!("{} {} {} ({})", a.rule, a.severity, value_text(a.value), threshold_text(a.threshold)));
+            parts.push(format!(
+                "{} {} {} ({}){}",
+                a.rule,
+                a.severity,
+                value_text(a.value),
+                threshold_text(a.threshold),
+                on(a)
+            ));
         }
         for a in &n.resolved {
-            parts.push(format!("{} resolved", a.rule));
+            parts.push(format!("{} resolved{}", a.rule, on(a)));
         }
-        truncate(&parts.join("; "), self.max_chars)
+        let text = parts.join("; ");
+        match self.max_chars {
+            Some(max) => truncate(&text, max),
+            None => one_segment(&text),
+        }
     }
 }
 
@@ -129,5 +208,25 @@ impl Notifier for SmsNotifier {
             Ok(messages)
         };
         self.delivery.deliver(&n.channel, super::fingerprints(n), render, HttpTransport::new).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_segment_is_160_septets_of_gsm7_or_70_units_of_ucs2() {
+        let ascii = "x".repeat(200);
+        let cut = one_segment(&ascii);
+        assert_eq!((gsm7_septets(&cut), cut.ends_with("...")), (Some(160), true));
+        // Extension characters take two septets.
+        let braces = "{".repeat(100);
+        assert_eq!(gsm7_septets(&one_segment(&braces)), Some(159));
+        // One character outside GSM-7 (°, …) and the whole text is UCS-2: 70 units.
+        let hot = format!("Device temperature above 45 °C {}", "x".repeat(100));
+        let cut = one_segment(&hot);
+        assert_eq!((cut.encode_utf16().count(), cut.ends_with('…')), (70, true));
+        assert_eq!(one_segment("short é"), "short é");
     }
 }
