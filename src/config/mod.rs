@@ -150,6 +150,10 @@ impl Config {
     pub fn exemplar_filter(&self) -> ExemplarFilter {
         self.exemplar_filter
     }
+    /// Attribute sets per instrument before new ones go to the overflow series.
+    pub fn cardinality_limit(&self) -> usize {
+        self.cardinality_limit
+    }
     /// Timeouts and connection cap of the Prometheus bridge and health servers.
     pub fn server_limits(&self) -> &ServerLimits {
         &self.server_limits
