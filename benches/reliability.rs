@@ -125,7 +125,9 @@ fn probe_latency() {
             reconnects[i] += attack.map_or(0, |a| a.reconnects.load(Ordering::Relaxed));
         }
     }
-    println!("probe latency, {PROBES} sequential /health probes per case, one connection each, {ROUNDS} interleaved rounds:");
+    println!(
+        "probe latency, {PROBES} sequential /health probes per case, one connection each, {ROUNDS} interleaved rounds:"
+    );
     for (i, (label, _, attacked)) in scenarios.iter().enumerate() {
         let t = &mut times[i];
         t.sort();

@@ -35,6 +35,20 @@ pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 pub const DEFAULT_HEALTH_ADDR: &str = "0.0.0.0:8080";
 
 /// Settings of the health endpoints and of graceful shutdown.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::Config;
+/// let config = Config::builder()
+///     .health_addr("127.0.0.1:0")
+///     .health_cache_ttl(Duration::ZERO) // run the checks on every probe
+///     .drain_period(Duration::from_secs(20))
+///     .build()?;
+/// let health = config.health();
+/// assert_eq!((health.cache_ttl, health.drain_period), (Duration::ZERO, Duration::from_secs(20)));
+/// assert_eq!(health.check_timeout, Duration::from_secs(2));
+/// # Ok::<(), bitcraps_otel::ConfigError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthConfig {
     /// Where `/health` and `/ready` are served; `None` disables them.

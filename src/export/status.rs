@@ -11,6 +11,36 @@ use std::time::{Duration, Instant};
 pub type ExportOutcome = (Instant, Result<(), String>);
 
 /// The outcome of the latest export, shared between the exporter and whoever asks.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::export::status::{ExportStatus, TrackedExporter};
+/// use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+/// use opentelemetry_sdk::metrics::data::ResourceMetrics;
+/// use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+/// use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
+///
+/// /// A collector that is down.
+/// struct Down;
+/// impl PushMetricExporter for Down {
+///     async fn export(&self, _: &ResourceMetrics) -> OTelSdkResult {
+///         Err(OTelSdkError::InternalFailure("connection refused".into()))
+///     }
+///     fn force_flush(&self) -> OTelSdkResult { Ok(()) }
+///     fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult { Ok(()) }
+///     fn temporality(&self) -> Temporality { Temporality::Cumulative }
+/// }
+///
+/// let status = ExportStatus::default();
+/// assert!(status.last().is_none(), "nothing exported yet");
+/// let reader = PeriodicReader::builder(TrackedExporter::new(Down, status.clone())).build();
+/// let provider = SdkMeterProvider::builder().with_reader(reader).build();
+/// use opentelemetry::metrics::MeterProvider as _;
+/// provider.meter("app").u64_counter("games").build().add(1, &[]);
+/// let _ = provider.force_flush(); // one export, which fails
+/// let (_, outcome) = status.last().expect("an export happened");
+/// assert!(outcome.is_err_and(|e| e.contains("connection refused")));
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct ExportStatus(Arc<Mutex<Option<ExportOutcome>>>);
 
