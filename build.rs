@@ -429,6 +429,15 @@ fn gen_enum(s: &mut String, a: &Attr) {
         a.id, a.brief
     )
     .ok();
+    if let Some(first) = a.members.first() {
+        let v = type_name(&first.id);
+        writeln!(
+            s,
+            "///\n/// ```\n/// use bitcraps_otel::semconv::{{AttributeEnum, {ty}}};\n/// assert_eq!({ty}::{v}.as_str(), {:?});\n/// assert_eq!({ty}::from_value({:?}), {ty}::{v});\n/// assert_eq!({ty}::from_value(\"not in the registry\"), {ty}::Other);\n/// ```",
+            first.value, first.value
+        )
+        .ok();
+    }
     s.push_str("#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\n");
     writeln!(s, "pub enum {ty} {{").ok();
     for m in &a.members {

@@ -39,6 +39,7 @@ fn probe(addr: SocketAddr) -> Duration {
 struct Slowloris {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    reconnects: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Slowloris {
@@ -52,11 +53,14 @@ impl Slowloris {
             .collect();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let reconnects = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = reconnects.clone();
         let thread = std::thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 for s in &mut socks {
                     // A connection the server closed: open another, as an attacker would.
                     if s.write_all(b"X").is_err() {
+                        counted.fetch_add(1, Ordering::Relaxed);
                         if let Ok(mut fresh) = TcpStream::connect(addr) {
                             let _ = fresh.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n");
                             *s = fresh;
@@ -66,7 +70,7 @@ impl Slowloris {
                 std::thread::sleep(Duration::from_millis(200));
             }
         });
-        Slowloris { stop, thread: Some(thread) }
+        Slowloris { stop, thread: Some(thread), reconnects }
     }
 }
 
@@ -84,58 +88,56 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn report(label: &str, addr: SocketAddr) {
-    for _ in 0..100 {
-        probe(addr); // warm-up
-    }
-    let mut times: Vec<Duration> = (0..PROBES).map(|_| probe(addr)).collect();
-    times.sort();
-    println!(
-        "{label:<52} p50 {:>8.1} µs   p99 {:>8.1} µs   max {:>9.1} µs",
-        percentile(&times, 0.5).as_secs_f64() * 1e6,
-        percentile(&times, 0.99).as_secs_f64() * 1e6,
-        times[times.len() - 1].as_secs_f64() * 1e6,
-    );
-}
+/// Probes per scenario and round; rounds interleave the scenarios, so a burst of load on the
+/// shared machine spreads over all of them instead of landing on one.
+const ROUNDS: usize = 5;
 
 fn probe_latency() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let ours = bitcraps_otel::server::serve(
-        "health",
-        "127.0.0.1:0".parse().expect("addr"),
-        router(),
-        ServerLimits::default(),
-        runtime.handle(),
-    )
-    .expect("serve");
-    let capped = bitcraps_otel::server::serve(
-        "health",
-        "127.0.0.1:0".parse().expect("addr"),
-        router(),
-        ServerLimits { max_connections: 64, ..ServerLimits::default() },
-        runtime.handle(),
-    )
-    .expect("serve");
+    let serve = |limits: ServerLimits| {
+        bitcraps_otel::server::serve("health", "127.0.0.1:0".parse().expect("addr"), router(), limits, runtime.handle())
+            .expect("serve")
+    };
+    let ours = serve(ServerLimits::default());
+    let capped = serve(ServerLimits { max_connections: 64, ..ServerLimits::default() });
     let peer = {
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
         let addr = listener.local_addr().expect("addr");
         runtime.spawn(async move { axum::serve(listener, router()).await });
         addr
     };
-    println!("probe latency, {PROBES} sequential /health probes, one connection each:");
-    report("axum::serve (peer), quiet", peer);
-    report("bitcraps-otel server, quiet", ours.local_addr());
-    {
-        let _attack = Slowloris::start(peer);
-        report("axum::serve (peer), 500 slowloris", peer);
+    let scenarios: [(&str, SocketAddr, bool); 5] = [
+        ("axum::serve (peer), quiet", peer, false),
+        ("bitcraps-otel server, quiet", ours.local_addr(), false),
+        ("axum::serve (peer), 500 slowloris", peer, true),
+        ("bitcraps-otel server, 500 slowloris", ours.local_addr(), true),
+        ("bitcraps-otel server capped at 64, 500 slowloris", capped.local_addr(), true),
+    ];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); scenarios.len()];
+    let mut reconnects = vec![0u64; scenarios.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, addr, attacked)) in scenarios.iter().enumerate() {
+            let attack = attacked.then(|| Slowloris::start(*addr));
+            for _ in 0..20 {
+                probe(*addr); // warm-up
+            }
+            times[i].extend((0..PROBES / ROUNDS).map(|_| probe(*addr)));
+            reconnects[i] += attack.map_or(0, |a| a.reconnects.load(Ordering::Relaxed));
+        }
     }
-    {
-        let _attack = Slowloris::start(ours.local_addr());
-        report("bitcraps-otel server, 500 slowloris", ours.local_addr());
-    }
-    {
-        let _attack = Slowloris::start(capped.local_addr());
-        report("bitcraps-otel server capped at 64, 500 slowloris", capped.local_addr());
+    println!(
+        "probe latency, {PROBES} sequential /health probes per case, one connection each, {ROUNDS} interleaved rounds:"
+    );
+    for (i, (label, _, attacked)) in scenarios.iter().enumerate() {
+        let t = &mut times[i];
+        t.sort();
+        let extra = if *attacked { format!("   attacker reconnects {}", reconnects[i]) } else { String::new() };
+        println!(
+            "{label:<50} p50 {:>7.1} µs  p99 {:>8.1} µs  max {:>8.1} µs{extra}",
+            percentile(t, 0.5).as_secs_f64() * 1e6,
+            percentile(t, 0.99).as_secs_f64() * 1e6,
+            t[t.len() - 1].as_secs_f64() * 1e6,
+        );
     }
 }
 

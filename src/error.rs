@@ -5,6 +5,19 @@ use std::net::SocketAddr;
 pub use crate::config::ConfigError;
 
 /// Everything [`crate::init`] and the guard's shutdown can fail with.
+///
+/// ```
+/// use bitcraps_otel::{init_with, Config, Error};
+///
+/// // A port another program holds: the error says which server and which address.
+/// let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let config = Config::builder().prometheus_addr(taken.local_addr()?.to_string()).without_health().build()?;
+/// match init_with(config) {
+///     Err(Error::Bind { what, addr, .. }) => assert_eq!((what, addr), ("prometheus", taken.local_addr()?)),
+///     other => panic!("expected a bind error, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The configuration is invalid; the inner error names the field.

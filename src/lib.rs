@@ -19,6 +19,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`init`] reads the environment, [`init_with`] takes a [`Config`], and [`TelemetryBuilder`]
+//! adds what configuration cannot carry (a device probe, the alert reader). The guard they
+//! return, [`Telemetry`], owns every provider and server.
+//!
 //! The pieces, one module each:
 //! - [`semconv`]: every metric, span and attribute name, generated from `semconv/registry`.
 //! - [`metrics`]: the typed instruments and device probes.
@@ -26,7 +30,14 @@
 //! - [`config`]: [`Config`] and the environment variables it reads.
 //! - [`logging`]: JSON logs with correlation ids, spans and logs over OTLP, redaction, and the
 //!   [`log_performance!`], [`log_business_event!`] and [`log_security_event!`] macros.
-#![warn(missing_docs)]
+//! - [`health`]: `/health` (liveness) and `/ready` (readiness) with your own dependency checks.
+//! - [`alerting`]: the in-process alert engine (rules, routing, escalation, silences), its
+//!   notification channels (PagerDuty, Slack, Teams, e-mail, SMS, webhooks), and the same rules
+//!   exported for Prometheus and Alertmanager.
+//! - [`server`]: the HTTP servers behind the bridge and the health endpoints, with timeouts
+//!   and a connection cap ([`config::ServerLimits`]).
+//! - [`sim`]: the simulated node `bitcraps-node` runs (games, bets, consensus, peers).
+#![deny(missing_docs)]
 
 pub mod alerting;
 pub mod config;

@@ -133,6 +133,17 @@ pub struct SpanDef {
 }
 
 /// A closed-vocabulary attribute, generated for every `enum` in the registry.
+///
+/// ```
+/// use bitcraps_otel::semconv::{AttributeEnum, BetType};
+///
+/// /// Every value of any closed-vocabulary attribute, as recorded.
+/// fn vocabulary<A: AttributeEnum>() -> Vec<&'static str> {
+///     A::ALL.iter().map(|v| v.as_str()).collect()
+/// }
+/// assert!(vocabulary::<BetType>().contains(&"pass_line"));
+/// assert_eq!(BetType::from_value("pass_line").index(), BetType::PassLine as usize);
+/// ```
 pub trait AttributeEnum: Copy + Sized + 'static {
     /// The registry definition.
     const DEF: &'static AttributeDef;

@@ -121,7 +121,6 @@ fn prometheus_server_with_the_bridge_off_says_so_and_stops_on_ctrl_c() {
 
 #[cfg(target_os = "linux")]
 #[test]
-#[ignore = "bug: prometheus_server waits for ctrl-c only; SIGTERM (what Kubernetes and systemd send) kills it unflushed. Fix in src/bin/prometheus_server.rs"]
 fn prometheus_server_stops_cleanly_on_sigterm() {
     let mut server = start(&[]);
     // Its ctrl-c handler shows it is past start-up; it must handle SIGTERM by then too.
@@ -138,4 +137,21 @@ fn prometheus_server_rejects_a_bad_environment_naming_the_variable() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("BITCRAPS_PROMETHEUS_ADDR") && stderr.contains("nine-thousand"), "{stderr}");
+}
+
+#[test]
+fn prometheus_server_help_prints_help_and_binds_nothing() {
+    // A port that is taken: if --help tried to serve, it would fail on it instead.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_prometheus_server"))
+        .arg("--help")
+        .env("BITCRAPS_PROMETHEUS_ADDR", &addr)
+        .env("BITCRAPS_HEALTH_ADDR", &addr)
+        .output()
+        .expect("run --help");
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Usage: prometheus_server") && help.contains("BITCRAPS_PROMETHEUS_ADDR"), "{help}");
+    assert!(!help.contains("serving Prometheus metrics"), "{help}");
 }

@@ -15,6 +15,12 @@ pub(crate) fn anomaly_rate_window(every: Duration) -> Duration {
 }
 
 /// A comparison against a fixed value.
+///
+/// ```
+/// use bitcraps_otel::alerting::{AlertCondition, Threshold};
+/// assert!(Threshold::GreaterThan(0.05).test(0.06));
+/// assert_eq!(AlertCondition::LessThan(15.0).threshold(), Some(Threshold::LessThan(15.0)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Threshold {
     /// Active while the value is above the bound.
@@ -103,6 +109,12 @@ pub(crate) fn num(v: f64) -> String {
 /// let churn = AlertCondition::Rate { window: Duration::from_secs(300), threshold: Threshold::GreaterThan(2.0) };
 /// let quiet = AlertCondition::Absent { duration: Duration::from_secs(600) };
 /// # let _ = (error_rate, churn, quiet);
+/// ```
+///
+/// ```
+/// use bitcraps_otel::alerting::AlertCondition;
+/// let hot = AlertCondition::GreaterThan(45.0);
+/// assert!(hot.threshold().is_some_and(|t| t.test(46.0)));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum AlertCondition {

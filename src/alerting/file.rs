@@ -36,6 +36,24 @@ pub const BUILTIN_CHANNELS: [&str; 1] = ["log"];
 use std::time::Duration;
 
 /// A rules file, read.
+///
+/// ```
+/// use bitcraps_otel::alerting::{parse_rules, AlertingConfig, AlertingSystem};
+/// let set = parse_rules("inline", "
+/// predefined: false
+/// rules:
+///   - name: NoPeers
+///     metric: bitcraps_network_active_connections
+///     condition: { less_than: 1 }
+///     severity: high
+///     category: network
+/// ")?;
+/// assert_eq!(set.rules.len(), 1);
+/// let system = AlertingSystem::new(AlertingConfig::default());
+/// system.apply(&set)?; // replaces the rules and routing in force
+/// assert_eq!(system.rules().len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RuleSet {
     /// Whether the predefined rules are loaded as well (default true).

@@ -94,6 +94,17 @@ pub enum MatcherError {
 }
 
 /// Selects alerts (or series) by one label: `name op value`.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use bitcraps_otel::alerting::{MatchType, Matcher};
+/// let m = Matcher::parse(r#"severity=~"high|critical""#)?;
+/// assert_eq!(m.op(), MatchType::Regex);
+/// let labels = BTreeMap::from([("severity".to_string(), "critical".to_string())]);
+/// assert!(m.matches(&labels));
+/// assert!(Matcher::parse("severity=~\"(\"").is_err(), "a bad regex is an error");
+/// # Ok::<(), bitcraps_otel::alerting::MatcherError>(())
+/// ```
 #[derive(Clone)]
 pub struct Matcher {
     name: String,

@@ -9,6 +9,30 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// One alert inside a notification.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use bitcraps_otel::alerting::{AlertNotice, AlertSeverity, Fingerprint, Notification, Threshold};
+/// let labels = BTreeMap::from([("alertname".to_string(), "BatteryLow".to_string())]);
+/// let notice = AlertNotice {
+///     fingerprint: Fingerprint::of(&labels),
+///     rule: "BatteryLow".into(),
+///     labels,
+///     description: "Device battery below 15 %".into(),
+///     severity: AlertSeverity::Medium,
+///     value: 9.0,
+///     threshold: Some(Threshold::LessThan(15.0)),
+///     tags: Vec::new(),
+/// };
+/// let n = Notification {
+///     channel: "log".into(),
+///     group: BTreeMap::from([("category".to_string(), "mobile".to_string())]),
+///     firing: vec![notice],
+///     resolved: Vec::new(),
+///     escalation_tier: 0,
+/// };
+/// assert_eq!(n.title(), "[FIRING:1] category=mobile");
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertNotice {
     /// Stable identity; pass it to [`super::AlertingSystem::acknowledge`].
@@ -204,6 +228,20 @@ pub trait Notifier: Send + Sync + std::fmt::Debug {
 }
 
 /// Keeps every notification in memory; clones share the list. Can be told to fail.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use bitcraps_otel::alerting::{InMemoryNotifier, Notification, Notifier};
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let inbox = InMemoryNotifier::new();
+/// let n = Notification { channel: "test".into(), group: BTreeMap::new(), firing: vec![], resolved: vec![], escalation_tier: 0 };
+/// inbox.notify(&n).await?;
+/// assert_eq!(inbox.notifications().len(), 1);
+/// inbox.set_failing(true); // a channel that is down
+/// assert!(inbox.notify(&n).await.is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(()) })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct InMemoryNotifier {
     inner: Arc<Mutex<Inbox>>,
@@ -259,6 +297,14 @@ impl Notifier for InMemoryNotifier {
 
 /// Writes notifications to the log through `tracing` (target `bitcraps_otel::alerting`):
 /// WARN for firing, INFO for resolved.
+///
+/// ```
+/// use std::sync::Arc;
+/// use bitcraps_otel::alerting::{AlertingConfig, AlertingSystem, LogNotifier};
+/// // Alerts as WARN lines (labels as a JSON object in JSON logs); resolutions at INFO.
+/// let system = AlertingSystem::new(AlertingConfig::default());
+/// system.add_notifier("log", Arc::new(LogNotifier));
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LogNotifier;
 

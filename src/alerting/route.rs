@@ -15,6 +15,17 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// A step of an escalation policy: who is told once an alert has fired for `after`.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::alerting::{EscalationPolicy, EscalationTier};
+/// // Chat first; page if nobody acknowledges within 5 minutes.
+/// let page = EscalationPolicy::new(vec![
+///     EscalationTier { after: Duration::from_secs(300), channels: vec!["pagerduty".into()] },
+///     EscalationTier { after: Duration::ZERO, channels: vec!["slack".into()] },
+/// ]);
+/// assert_eq!(page.tiers[0].channels, ["slack"], "tiers are kept in order of `after`");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EscalationTier {
     /// Time since the alert fired before this tier is told (0 for the first tier).
@@ -36,6 +47,15 @@ pub struct EscalationTier {
 /// ]);
 /// assert_eq!(policy.tiers.len(), 3);
 /// ```
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::time::Duration;
+/// use bitcraps_otel::alerting::{EscalationPolicy, EscalationTier, RoutingConfig};
+/// let chat = EscalationPolicy::new(vec![EscalationTier { after: Duration::ZERO, channels: vec!["log".into()] }]);
+/// let routing = RoutingConfig { escalations: BTreeMap::from([("chat".to_string(), chat)]), ..Default::default() };
+/// assert!(routing.escalations.contains_key("chat"));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EscalationPolicy {
     /// The tiers, in order of `after`.
@@ -51,6 +71,20 @@ impl EscalationPolicy {
 }
 
 /// Which alerts a route takes and how it groups and repeats them.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::alerting::{LabelMatcher, Route};
+/// // Security alerts: no grouping delay, repeated every 30 minutes, through the `page` policy.
+/// let security = Route {
+///     matchers: vec![LabelMatcher::eq("category", "security")],
+///     group_wait: Duration::ZERO,
+///     repeat_interval: Duration::from_secs(1800),
+///     escalation: "page".into(),
+///     ..Default::default()
+/// };
+/// assert_eq!(security.group_by, ["category", "severity"]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
     /// Alerts whose labels match all of these (empty: every alert).
@@ -82,6 +116,20 @@ impl Default for Route {
 }
 
 /// Routes, the fallback route and named escalation policies.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use bitcraps_otel::alerting::{LabelMatcher, Route, RoutingConfig};
+/// let routing = RoutingConfig {
+///     routes: vec![Route { matchers: vec![LabelMatcher::eq("category", "security")], ..Default::default() }],
+///     ..Default::default()
+/// };
+/// let labels = BTreeMap::from([("category".to_string(), "security".to_string())]);
+/// let (index, _route) = routing.route_for(&labels);
+/// assert_eq!(index, Some(0), "the first matching route");
+/// let other = BTreeMap::from([("category".to_string(), "gaming".to_string())]);
+/// assert_eq!(routing.route_for(&other).0, None, "the default route");
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RoutingConfig {
     /// Tried in order; the first match takes the alert.

@@ -8,6 +8,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// How urgent an alert is. Also the `severity` label of alerts and notifications.
+///
+/// ```
+/// use bitcraps_otel::alerting::AlertSeverity;
+/// assert_eq!(AlertSeverity::parse("critical"), Some(AlertSeverity::Critical));
+/// assert!(AlertSeverity::Critical > AlertSeverity::High, "ordered by urgency");
+/// assert_eq!(AlertSeverity::High.as_str(), "high");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AlertSeverity {
     /// For the record; nobody needs to act.
@@ -69,6 +76,12 @@ impl std::fmt::Display for AlertSeverity {
 }
 
 /// Whether a label must equal or differ from a value.
+///
+/// ```
+/// use bitcraps_otel::alerting::{LabelMatcher, MatchOp};
+/// let m = LabelMatcher { name: "severity".into(), op: MatchOp::NotEqual, value: "low".into() };
+/// assert_eq!(m, LabelMatcher::ne("severity", "low"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MatchOp {
     /// `label="value"`; a series without the label does not match.
@@ -79,6 +92,19 @@ pub enum MatchOp {
 
 /// Selects series by one label. Names may be the OTel attribute key (`error.category`) or
 /// the Prometheus label (`category`); both resolve to the label the bridge exposes.
+///
+/// ```
+/// use bitcraps_otel::alerting::{AlertCondition, AlertRule, LabelMatcher, RuleOptions};
+/// // Only critical errors, whatever their category.
+/// let rule = AlertRule {
+///     name: "CriticalErrors".into(),
+///     metric_name: "bitcraps_errors_total".into(),
+///     condition: AlertCondition::GreaterThan(0.0),
+///     ..Default::default()
+/// }
+/// .with_options(RuleOptions { matchers: vec![LabelMatcher::eq("severity", "critical")], ..Default::default() });
+/// assert_eq!(rule.options.matchers[0].value, "critical");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LabelMatcher {
     /// Label or attribute name.
@@ -109,6 +135,11 @@ impl LabelMatcher {
 }
 
 /// How matched series combine into one value per group.
+///
+/// ```
+/// use bitcraps_otel::alerting::{Aggregation, AggregationOp};
+/// assert_eq!(Aggregation::over_all(AggregationOp::Max).op.as_str(), "max");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AggregationOp {
     /// Sum of the values.
@@ -146,6 +177,20 @@ impl AggregationOp {
 }
 
 /// Aggregation over the matched series, keeping the `by` labels (none: one value).
+///
+/// ```
+/// use bitcraps_otel::alerting::{Aggregation, AggregationOp, AlertCondition, AlertRule, RuleOptions};
+/// // Errors per second summed per category: one alert per category, not per series.
+/// let per_category = Aggregation { op: AggregationOp::Sum, by: vec!["category".into()] };
+/// let rule = AlertRule {
+///     name: "ErrorBurst".into(),
+///     metric_name: "bitcraps_errors_total".into(),
+///     condition: AlertCondition::GreaterThan(1.0),
+///     ..Default::default()
+/// }
+/// .with_options(RuleOptions { aggregation: Some(per_category), ..Default::default() });
+/// assert_eq!(rule.options.aggregation.map(|a| a.by), Some(vec!["category".to_string()]));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Aggregation {
     /// The operator.
@@ -184,6 +229,28 @@ impl Aggregation {
 ///     ..Default::default()
 /// });
 /// assert_eq!(def.options.for_duration.as_secs(), 120);
+/// ```
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::alerting::{AlertCondition, AlertRule, AlertSeverity, AlertingConfig, AlertingSystem};
+///
+/// let rule = AlertRule {
+///     name: "SlowConsensus".into(),
+///     description: "Mean consensus round above 500 ms".into(),
+///     metric_name: "bitcraps_consensus_latency_seconds".into(),
+///     condition: AlertCondition::GreaterThan(0.5),
+///     severity: AlertSeverity::High,
+///     category: "consensus".into(),
+///     evaluation_interval: Duration::from_secs(30),
+///     tags: vec!["consensus".into()],
+/// };
+/// let system = AlertingSystem::new(AlertingConfig { predefined_rules: false, ..Default::default() });
+/// system.add_rule(rule)?;
+/// // A metric the registry does not know is refused, by name.
+/// let typo = AlertRule { name: "Typo".into(), metric_name: "bitcraps_consensus_latncy".into(), ..Default::default() };
+/// assert!(system.add_rule(typo).is_err());
+/// # Ok::<(), bitcraps_otel::alerting::AlertError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertRule {
@@ -230,6 +297,22 @@ impl AlertRule {
 
 /// What a rule can say beyond the reference's eight fields. The default selects every
 /// series, alerts per series, fires at once and resolves at once.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::time::Duration;
+/// use bitcraps_otel::alerting::{AlertCondition, AlertRule, RuleOptions};
+/// let options = RuleOptions {
+///     for_duration: Duration::from_secs(120),  // pending this long before firing
+///     resolve_delay: Duration::from_secs(300), // keep firing this long after it clears
+///     labels: BTreeMap::from([("team".to_string(), "ledger".to_string())]),
+///     ..Default::default()
+/// };
+/// let rule = AlertRule { name: "Forks".into(), metric_name: "bitcraps.consensus.forks".into(), ..Default::default() }
+///     .with_options(options);
+/// assert!(rule.options.enabled);
+/// # let _ = AlertCondition::default();
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuleOptions {
     /// Series selection.
@@ -260,6 +343,21 @@ impl Default for RuleOptions {
 }
 
 /// A rule with its options: what the engine, the rules file and the Prometheus export use.
+///
+/// ```
+/// use bitcraps_otel::alerting::{prometheus_rules, AlertCondition, AlertRule, RuleDefinition};
+/// let rule: RuleDefinition = AlertRule {
+///     name: "NoPeers".into(),
+///     metric_name: "bitcraps_network_active_connections".into(),
+///     condition: AlertCondition::LessThan(1.0),
+///     ..Default::default()
+/// }
+/// .into();
+/// // The same definition, as a Prometheus alerting rule.
+/// let yaml = prometheus_rules(&[rule])?;
+/// assert!(yaml.contains("alert: NoPeers"));
+/// # Ok::<(), bitcraps_otel::alerting::AlertError>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RuleDefinition {
     /// The rule.

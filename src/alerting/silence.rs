@@ -67,6 +67,30 @@ impl SilenceState {
 }
 
 /// What someone asks for: a new silence, or (with `id`) a change to one.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::time::{Duration, SystemTime};
+/// use bitcraps_otel::alerting::{Matcher, SilenceSpec, Silences};
+/// let now = SystemTime::now();
+/// let mut silences = Silences::default();
+/// let id = silences.set(
+///     SilenceSpec {
+///         id: None,
+///         matchers: vec![Matcher::eq("alertname", "BatteryLow")?],
+///         starts_at: now,
+///         ends_at: now + Duration::from_secs(3600),
+///         created_by: "ops".into(),
+///         comment: "lab devices on the bench".into(),
+///     },
+///     now,
+/// )?;
+/// let labels = BTreeMap::from([("alertname".to_string(), "BatteryLow".to_string())]);
+/// assert!(silences.is_silenced(&labels, now));
+/// silences.expire(&id, now)?;
+/// assert!(!silences.is_silenced(&labels, now + Duration::from_secs(1)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SilenceSpec {
     /// The silence to update; `None` creates one.

@@ -20,6 +20,18 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Settings of an [`AlertingSystem`].
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::alerting::{AlertingConfig, AlertingSystem};
+/// let system = AlertingSystem::new(AlertingConfig {
+///     predefined_rules: false, // only the rules added later
+///     tick: Duration::from_millis(500),
+///     notify_timeout: Duration::from_secs(5),
+///     ..Default::default()
+/// });
+/// assert!(system.rules().is_empty());
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertingConfig {
     /// Load the predefined BitCraps rules (each can still be replaced by name).

@@ -35,6 +35,17 @@ pub fn quote(value: &str) -> String {
 /// Invalid configuration. Every variant names the field (builder method or environment
 /// variable) the bad value came from; values are repeated only through [`quote`], and values
 /// that may be secret (headers, URLs with credentials) are never repeated.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use bitcraps_otel::{ConfigBuilder, ConfigError};
+///
+/// let env = HashMap::from([("BITCRAPS_COLLECTION_INTERVAL", "soon")]);
+/// let err = ConfigBuilder::from_lookup(|k| env.get(k).map(|v| v.to_string())).build().unwrap_err();
+/// assert_eq!(err.field(), "BITCRAPS_COLLECTION_INTERVAL");
+/// assert!(matches!(err, ConfigError::Interval { .. }));
+/// assert!(err.to_string().starts_with("BITCRAPS_COLLECTION_INTERVAL: "));
+/// ```
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     /// A socket address did not parse.

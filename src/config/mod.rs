@@ -41,6 +41,20 @@ pub const QUIETED_TARGETS: &[(&str, &str)] =
     &[("opentelemetry", "warn"), ("opentelemetry_sdk", "warn"), ("opentelemetry-otlp", "error")];
 
 /// Settings of the health endpoints and of graceful shutdown.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::Config;
+/// let config = Config::builder()
+///     .health_addr("127.0.0.1:0")
+///     .health_cache_ttl(Duration::ZERO) // run the checks on every probe
+///     .drain_period(Duration::from_secs(20))
+///     .build()?;
+/// let health = config.health();
+/// assert_eq!((health.cache_ttl, health.drain_period), (Duration::ZERO, Duration::from_secs(20)));
+/// assert_eq!(health.check_timeout, Duration::from_secs(2));
+/// # Ok::<(), bitcraps_otel::ConfigError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthConfig {
     /// Where `/health` and `/ready` are served; `None` disables them.
@@ -178,6 +192,10 @@ impl Config {
     /// Which histogram recordings keep an exemplar (`OTEL_METRICS_EXEMPLAR_FILTER`).
     pub fn exemplar_filter(&self) -> ExemplarFilter {
         self.exemplar_filter
+    }
+    /// Attribute sets per instrument before new ones go to the overflow series.
+    pub fn cardinality_limit(&self) -> usize {
+        self.cardinality_limit
     }
     /// Timeouts and connection cap of the Prometheus bridge and health servers.
     pub fn server_limits(&self) -> &ServerLimits {

@@ -7,6 +7,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// One of the three OpenTelemetry signals.
+///
+/// ```
+/// use bitcraps_otel::config::{Exporter, Signal};
+/// use bitcraps_otel::Config;
+/// // Spans and metrics to the collector, log records not.
+/// let config = Config::builder()
+///     .otlp_endpoint("http://127.0.0.1:4317")
+///     .exporter(Signal::Logs, Exporter::None)
+///     .build()?;
+/// let otlp = config.otlp().expect("OTLP is on");
+/// assert!(otlp.signal(Signal::Traces).is_some() && otlp.signal(Signal::Logs).is_none());
+/// assert_eq!(Signal::Metrics.as_str(), "metrics");
+/// # Ok::<(), bitcraps_otel::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Signal {
     /// Spans.
@@ -42,6 +56,20 @@ impl fmt::Display for Signal {
 }
 
 /// Wire protocol of an OTLP exporter (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+///
+/// ```
+/// use bitcraps_otel::config::{OtlpProtocol, Signal};
+/// use bitcraps_otel::Config;
+/// let config = Config::builder()
+///     .otlp_endpoint("http://127.0.0.1:4318")
+///     .otlp_protocol(OtlpProtocol::HttpProtobuf)
+///     .build()?;
+/// let metrics = config.otlp().and_then(|o| o.signal(Signal::Metrics)).expect("metrics over OTLP");
+/// // Over HTTP the generic endpoint is a base: the signal's path is appended.
+/// assert_eq!(metrics.endpoint, "http://127.0.0.1:4318/v1/metrics");
+/// assert_eq!(OtlpProtocol::Grpc.default_endpoint(), "http://localhost:4317");
+/// # Ok::<(), bitcraps_otel::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OtlpProtocol {
     /// OTLP over gRPC (`grpc`), default port 4317.
@@ -69,6 +97,15 @@ impl OtlpProtocol {
 }
 
 /// Compression of export requests (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+///
+/// ```
+/// use bitcraps_otel::config::{Compression, Signal};
+/// use bitcraps_otel::Config;
+/// let config = Config::builder().otlp_endpoint("http://127.0.0.1:4317").otlp_compression(Compression::Gzip).build()?;
+/// let traces = config.otlp().and_then(|o| o.signal(Signal::Traces)).expect("traces over OTLP");
+/// assert_eq!(traces.compression, Some(Compression::Gzip));
+/// # Ok::<(), bitcraps_otel::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
     /// `gzip`.
@@ -89,6 +126,17 @@ impl Compression {
 
 /// Which temporality metric exports prefer
 /// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+///
+/// ```
+/// use bitcraps_otel::config::TemporalityPreference;
+/// use bitcraps_otel::Config;
+/// let config = Config::builder()
+///     .otlp_endpoint("http://127.0.0.1:4317")
+///     .temporality_preference(TemporalityPreference::Delta)
+///     .build()?;
+/// assert_eq!(config.otlp().map(|o| o.temporality), Some(TemporalityPreference::Delta));
+/// # Ok::<(), bitcraps_otel::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TemporalityPreference {
     /// Every point counts from the start (the default).
@@ -113,6 +161,16 @@ impl TemporalityPreference {
 }
 
 /// Where a signal goes (`OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER`, `OTEL_LOGS_EXPORTER`).
+///
+/// ```
+/// use bitcraps_otel::config::{Exporter, Signal};
+/// use bitcraps_otel::Config;
+/// // No endpoint, yet traces asked for over OTLP: the specification's default endpoint.
+/// let config = Config::builder().exporter(Signal::Traces, Exporter::Otlp).build()?;
+/// let traces = config.otlp().and_then(|o| o.signal(Signal::Traces)).expect("traces over OTLP");
+/// assert!(traces.endpoint.starts_with("http://localhost:4317"));
+/// # Ok::<(), bitcraps_otel::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exporter {
     /// To the OTLP endpoint (the default when one is configured).
@@ -124,6 +182,13 @@ pub enum Exporter {
 }
 
 /// A value kept out of `Debug` output and log lines (header values, credentials).
+///
+/// ```
+/// use bitcraps_otel::config::Secret;
+/// let key = Secret::new("s3cret");
+/// assert_eq!(format!("{key:?}"), "[REDACTED]");
+/// assert_eq!(key.expose(), "s3cret");
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

@@ -62,6 +62,22 @@ impl HealthCheck for FnCheck {
 
 /// Passes while something accepts TCP connections on an address: the SDK registers one for
 /// its Prometheus bridge.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::health::{HealthChecker, TcpServingCheck};
+///
+/// # let rt = tokio::runtime::Runtime::new()?;
+/// # rt.block_on(async {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let checker = HealthChecker::new(Duration::ZERO, Duration::from_secs(1));
+/// checker.register(TcpServingCheck::new("ledger_port", listener.local_addr()?, true))?;
+/// assert!(checker.readiness().await.is_ready());
+/// drop(listener);
+/// assert!(!checker.readiness().await.is_ready(), "nothing listens any more");
+/// # Ok::<(), Box<dyn std::error::Error>>(()) })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct TcpServingCheck {
     name: String,

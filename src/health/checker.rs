@@ -11,6 +11,19 @@ use std::time::{Duration, Instant};
 pub const MAX_CHECKS: usize = 64;
 
 /// Registering a check failed.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::health::{CheckOutcome, FnCheck, HealthChecker, HealthError};
+///
+/// let checker = HealthChecker::new(Duration::from_secs(2), Duration::from_secs(2));
+/// checker.register(FnCheck::new("ledger", || async { CheckOutcome::pass() }))?;
+/// let again = checker.register(FnCheck::new("ledger", || async { CheckOutcome::pass() }));
+/// assert_eq!(again, Err(HealthError::Duplicate("ledger".into())));
+/// let bad = checker.register(FnCheck::new("no spaces", || async { CheckOutcome::pass() }));
+/// assert!(matches!(bad, Err(HealthError::InvalidName(_))));
+/// # Ok::<(), HealthError>(())
+/// ```
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HealthError {
     /// Another check already has this name.
@@ -65,6 +78,26 @@ pub enum Readiness {
 }
 
 /// The body of `/ready`.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::health::{CheckOutcome, CheckStatus, FnCheck, HealthChecker, Readiness};
+///
+/// # let rt = tokio::runtime::Runtime::new()?;
+/// # rt.block_on(async {
+/// let checker = HealthChecker::new(Duration::ZERO, Duration::from_secs(1));
+/// checker.register(FnCheck::new("ledger", || async { CheckOutcome::pass() }))?;
+/// checker.register(FnCheck::new("mesh", || async { CheckOutcome::fail("2 of 9 peers") }).non_critical())?;
+/// let report = checker.readiness().await;
+/// assert_eq!(report.status, Readiness::Degraded);
+/// assert!(report.is_ready(), "a non-critical failure only degrades");
+/// let mesh = report.checks.iter().find(|c| c.name == "mesh").expect("listed");
+/// assert_eq!((mesh.status, mesh.reason.as_deref()), (CheckStatus::Fail, Some("2 of 9 peers")));
+/// // The JSON body of `/ready`:
+/// assert!(serde_json::to_string(&report)?.contains("\"status\":\"degraded\""));
+/// # Ok::<(), Box<dyn std::error::Error>>(()) })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ReadinessReport {
     /// Overall readiness.
@@ -101,6 +134,23 @@ struct Entry {
 }
 
 /// Runs the registered checks for `/ready`. Cheap to clone; clones share checks and state.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::health::{router, CheckOutcome, FnCheck, HealthChecker};
+///
+/// # let rt = tokio::runtime::Runtime::new()?;
+/// # rt.block_on(async {
+/// // Results reused for 2 s (a probe storm runs each check once), each run limited to 1 s.
+/// let checker = HealthChecker::new(Duration::from_secs(2), Duration::from_secs(1));
+/// checker.register(FnCheck::new("ledger", || async { CheckOutcome::pass() }))?;
+/// assert!(checker.readiness().await.is_ready());
+/// checker.begin_shutdown(); // /ready answers 503 from now on
+/// assert!(!checker.readiness().await.is_ready());
+/// let _app = router(checker); // GET /health and GET /ready, to serve with axum
+/// # Ok::<(), Box<dyn std::error::Error>>(()) })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct HealthChecker {
     inner: Arc<Inner>,

@@ -60,6 +60,14 @@ pub(crate) fn status_gauge(meter: &Meter, checker: HealthChecker) -> ObservableG
 }
 
 /// The result of one run of a check.
+///
+/// ```
+/// use bitcraps_otel::health::CheckOutcome;
+/// let ok = CheckOutcome::pass();
+/// let down = CheckOutcome::fail("ledger replica lag 40 s");
+/// assert!(ok.healthy && !down.healthy);
+/// assert_eq!(down.reason.as_deref(), Some("ledger replica lag 40 s"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckOutcome {
     /// Whether the dependency is usable.
@@ -83,6 +91,32 @@ impl CheckOutcome {
 ///
 /// Checks run with a timeout and their results are cached, so `check` may do real I/O. A
 /// check that hangs or panics is reported as failing; it never takes the endpoint down.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::health::{async_trait, CheckOutcome, HealthCheck, HealthChecker};
+///
+/// struct Mesh { peers: usize }
+///
+/// #[async_trait]
+/// impl HealthCheck for Mesh {
+///     fn name(&self) -> &str { "peer_mesh" }
+///     fn critical(&self) -> bool { false } // too few peers degrades, never pulls the node
+///     fn timeout(&self) -> Option<Duration> { Some(Duration::from_millis(300)) }
+///     async fn check(&self) -> CheckOutcome {
+///         if self.peers >= 3 { CheckOutcome::pass() } else { CheckOutcome::fail(format!("{} peers", self.peers)) }
+///     }
+/// }
+///
+/// # let rt = tokio::runtime::Runtime::new()?;
+/// # rt.block_on(async {
+/// let checker = HealthChecker::new(Duration::from_secs(2), Duration::from_secs(2));
+/// checker.register(Mesh { peers: 1 })?;
+/// let report = checker.readiness().await;
+/// assert!(report.is_ready() && report.checks[0].reason.as_deref() == Some("1 peers"));
+/// # Ok::<(), Box<dyn std::error::Error>>(()) })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[async_trait]
 pub trait HealthCheck: Send + Sync + 'static {
     /// Short, stable name shown in `/ready` and used as the `check` label of

@@ -23,6 +23,15 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 /// How log lines are written (`BITCRAPS_LOG_FORMAT`).
+///
+/// ```
+/// use bitcraps_otel::logging::LogFormat;
+/// use bitcraps_otel::Config;
+/// assert_eq!(LogFormat::parse("pretty"), Some(LogFormat::Pretty));
+/// let config = Config::builder().log_format(LogFormat::Pretty).build()?;
+/// assert_eq!(config.log_format(), LogFormat::Pretty);
+/// # Ok::<(), bitcraps_otel::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogFormat {
     /// One JSON object per line, for log shippers (`json`, the default).

@@ -49,6 +49,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 /// Why logging could not start or stop.
+///
+/// ```
+/// use bitcraps_otel::logging::{LoggingBuilder, LoggingError};
+/// // A directive the filter cannot parse is an error, never a silently empty filter.
+/// let err = LoggingBuilder::new().filter("info,=bogus=").build_layer(std::io::sink).err();
+/// assert!(matches!(err, Some(LoggingError::Filter { .. })), "{err:?}");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum LoggingError {
     /// The configuration is invalid; the inner error names the field.

@@ -30,6 +30,37 @@ fn correlation_attributes(ctx: &CorrelationContext) -> impl Iterator<Item = (&'s
 
 /// Adds correlation ids when a span starts (those it was created under, else the current ones) and redacts secret attributes when it ends, then
 /// hands the span to `P`.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use bitcraps_otel::logging::pipeline::ScrubbingSpanProcessor;
+/// use bitcraps_otel::logging::{Redactor, REDACTED};
+/// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry::{Context, KeyValue};
+/// use opentelemetry_sdk::error::OTelSdkResult;
+/// use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
+///
+/// /// Keeps what reaches it, as an exporter would see it.
+/// #[derive(Debug, Default, Clone)]
+/// struct Keep(Arc<Mutex<Vec<SpanData>>>);
+/// impl SpanProcessor for Keep {
+///     fn on_start(&self, _: &mut Span, _: &Context) {}
+///     fn on_end(&self, span: SpanData) { self.0.lock().unwrap().push(span) }
+///     fn force_flush(&self) -> OTelSdkResult { Ok(()) }
+///     fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult { Ok(()) }
+/// }
+///
+/// let kept = Keep::default();
+/// let provider = SdkTracerProvider::builder()
+///     .with_span_processor(ScrubbingSpanProcessor::new(kept.clone(), Redactor::default()))
+///     .build();
+/// let mut span = provider.tracer("app").start("login");
+/// span.set_attribute(KeyValue::new("password", "hunter2"));
+/// span.end();
+/// let spans = kept.0.lock().unwrap();
+/// assert_eq!(spans[0].attributes[0].value.as_str(), REDACTED);
+/// ```
 #[derive(Debug)]
 pub struct ScrubbingSpanProcessor<P> {
     inner: P,

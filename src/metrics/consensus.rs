@@ -6,6 +6,27 @@ use opentelemetry::metrics::Meter;
 use std::time::Duration;
 
 /// Instruments of the consensus protocol. Get it from [`super::Metrics::consensus`].
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::export::prometheus::PrometheusBridge;
+/// use bitcraps_otel::metrics::Metrics;
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// let (bridge, reader) = PrometheusBridge::new([])?;
+/// let provider = SdkMeterProvider::builder().with_reader(reader).build();
+/// let metrics = Metrics::new(&provider, Default::default());
+/// bridge.attach(&metrics); // the histograms, which live outside the SDK
+/// let consensus = metrics.consensus();
+/// consensus.proposal_accepted();
+/// consensus.proposal_rejected_for(bitcraps_otel::semconv::ConsensusRejectionReason::Timeout);
+/// consensus.record_latency(Duration::from_millis(40));
+/// let text = bridge.render();
+/// assert!(text.contains("bitcraps_consensus_proposals_accepted_total 1"));
+/// assert!(text.contains("bitcraps_consensus_proposals_rejected_total{reason=\"timeout\"} 1"));
+/// assert!(text.contains("bitcraps_consensus_latency_seconds_count 1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ConsensusMetrics {
     accepted: CounterSeries<()>,
     rejected: CounterSeries<ConsensusRejectionReason>,

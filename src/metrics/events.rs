@@ -10,6 +10,25 @@ use std::time::Duration;
 ///
 /// Names outside the registry's vocabulary are counted under `other`, so no input can add a
 /// series.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::export::prometheus::PrometheusBridge;
+/// use bitcraps_otel::metrics::Metrics;
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// let (bridge, reader) = PrometheusBridge::new([])?;
+/// let provider = SdkMeterProvider::builder().with_reader(reader).build();
+/// let metrics = Metrics::new(&provider, Default::default());
+/// bridge.attach(&metrics); // the histograms, which live outside the SDK
+/// use bitcraps_otel::semconv::BusinessEvent;
+/// metrics.events().business(BusinessEvent::GameCompleted);
+/// metrics.events().security_named("not-in-the-registry"); // counted as `other`
+/// let text = bridge.render();
+/// assert!(text.contains("bitcraps_business_events_total{event=\"game_completed\"} 1"));
+/// assert!(text.contains("bitcraps_security_events_total{event=\"other\"} 1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct EventMetrics {
     operation_duration: HistogramSeries<OperationName>,
     business: CounterSeries<BusinessEvent>,

@@ -7,6 +7,22 @@ use std::time::Duration;
 /// What serving `/metrics` costs. The bridge records here once
 /// [`crate::export::prometheus::PrometheusBridge::attach`] has been given this handle; get it
 /// from [`super::Metrics::exposition`].
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::export::prometheus::PrometheusBridge;
+/// use bitcraps_otel::metrics::Metrics;
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// let (bridge, reader) = PrometheusBridge::new([])?;
+/// let provider = SdkMeterProvider::builder().with_reader(reader).build();
+/// let metrics = Metrics::new(&provider, Default::default());
+/// bridge.attach(&metrics); // the histograms, which live outside the SDK
+/// use bitcraps_otel::semconv::ExpositionFormat;
+/// metrics.exposition().page_rendered(ExpositionFormat::Text, 38_947);
+/// assert!(bridge.render().contains("bitcraps_prometheus_exposition_size_bytes_count{format=\"text\"} 1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ExpositionMetrics {
     scrape_duration: HistogramSeries<ExpositionFormat>,
     size: HistogramSeries<ExpositionFormat>,

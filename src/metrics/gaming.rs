@@ -6,6 +6,29 @@ use opentelemetry::metrics::Meter;
 use std::time::Duration;
 
 /// Instruments of the game engine. Get it from [`super::Metrics::gaming`].
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::export::prometheus::PrometheusBridge;
+/// use bitcraps_otel::metrics::Metrics;
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// let (bridge, reader) = PrometheusBridge::new([])?;
+/// let provider = SdkMeterProvider::builder().with_reader(reader).build();
+/// let metrics = Metrics::new(&provider, Default::default());
+/// bridge.attach(&metrics); // the histograms, which live outside the SDK
+/// use bitcraps_otel::semconv::{BetType, GameType};
+/// let gaming = metrics.gaming();
+/// gaming.game_started(GameType::Cash);
+/// gaming.bet_placed_on(BetType::PassLine, 25);
+/// gaming.payout(BetType::PassLine, 50);
+/// gaming.game_completed(GameType::Cash, Duration::from_secs(95));
+/// let text = bridge.render();
+/// assert!(text.contains("bitcraps_bets_total{bet_type=\"pass_line\"} 1"));
+/// assert!(text.contains("bitcraps_betting_volume_total{bet_type=\"pass_line\"} 25"));
+/// assert!(text.contains("bitcraps_games_active{game_type=\"cash\"} 0"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct GamingMetrics {
     games: CounterSeries<GameType>,
     active: UpDownSeries<GameType>,

@@ -53,6 +53,27 @@ fn set_battery_level(reading: &Reading, level: f64) {
 ///
 /// Gauges are reported at collection time from the latest values, which come from the
 /// setters here, from a [`DeviceProbe`] polled at most once per collection interval, or both.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::export::prometheus::PrometheusBridge;
+/// use bitcraps_otel::metrics::Metrics;
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// let (bridge, reader) = PrometheusBridge::new([])?;
+/// let provider = SdkMeterProvider::builder().with_reader(reader).build();
+/// let metrics = Metrics::new(&provider, Default::default());
+/// bridge.attach(&metrics); // the histograms, which live outside the SDK
+/// use bitcraps_otel::semconv::CacheName;
+/// let mobile = metrics.mobile();
+/// mobile.set_battery(81.0, true);
+/// mobile.set_temperature(38.5);
+/// mobile.cache_hit(CacheName::GameState);
+/// let text = bridge.render();
+/// assert!(text.contains("bitcraps_battery_level_percent 81"));
+/// assert!(text.contains("bitcraps_battery_charging 1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct MobileMetrics {
     device: Arc<Device>,
     hits: CounterSeries<CacheName>,

@@ -59,6 +59,23 @@ use std::time::Duration;
 pub const METER_NAME: &str = "bitcraps";
 
 /// Options of the instrument set.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use bitcraps_otel::metrics::probe::SimulatedProbe;
+/// use bitcraps_otel::metrics::{Metrics, MetricsOptions};
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// let options = MetricsOptions {
+///     collection_interval: Duration::from_secs(5),
+///     device_probe: Some(Arc::new(SimulatedProbe::new())),
+///     system_metrics: false, // no CPU/memory gauges: the host app reports its own
+///     ..Default::default()
+/// };
+/// let metrics = Metrics::new(&SdkMeterProvider::builder().build(), options);
+/// assert!(metrics.system().sample().is_none());
+/// ```
 #[derive(Clone, Debug)]
 pub struct MetricsOptions {
     /// How long system and device readings are reused before they are sampled again.

@@ -6,6 +6,27 @@ use opentelemetry::metrics::Meter;
 use std::time::Duration;
 
 /// Instruments of the peer mesh. Get it from [`super::Metrics::network`].
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::export::prometheus::PrometheusBridge;
+/// use bitcraps_otel::metrics::Metrics;
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// let (bridge, reader) = PrometheusBridge::new([])?;
+/// let provider = SdkMeterProvider::builder().with_reader(reader).build();
+/// let metrics = Metrics::new(&provider, Default::default());
+/// bridge.attach(&metrics); // the histograms, which live outside the SDK
+/// use bitcraps_otel::semconv::PeerTransport;
+/// let network = metrics.network();
+/// network.connection_opened(PeerTransport::Ble);
+/// network.messages_sent(PeerTransport::Ble, 3);
+/// network.record_latency(Duration::from_millis(45));
+/// let text = bridge.render();
+/// assert!(text.contains("bitcraps_network_messages_sent_total{transport=\"ble\"} 3"));
+/// assert!(text.contains("bitcraps_network_active_connections{transport=\"ble\"} 1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct NetworkMetrics {
     sent: CounterSeries<PeerTransport>,
     received: CounterSeries<PeerTransport>,

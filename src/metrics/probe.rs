@@ -25,6 +25,13 @@ use std::time::Instant;
 
 /// One reading of the device. `None` means the device has no such sensor; that metric is
 /// then simply not reported.
+///
+/// ```
+/// use bitcraps_otel::metrics::probe::DeviceReading;
+/// // A device with a battery and no thermal sensors.
+/// let reading = DeviceReading { battery_percent: Some(42.0), charging: Some(true), ..Default::default() };
+/// assert_eq!(reading.temperature_celsius, None);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeviceReading {
     /// Battery charge, 0–100.
@@ -39,6 +46,27 @@ pub struct DeviceReading {
 
 /// A source of device readings. Called at collection time, at most once per collection
 /// interval, so it may do a little I/O.
+///
+/// ```
+/// use std::sync::Arc;
+/// use bitcraps_otel::metrics::probe::{DeviceProbe, DeviceReading};
+/// use bitcraps_otel::metrics::{Metrics, MetricsOptions};
+/// use bitcraps_otel::export::prometheus::PrometheusBridge;
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// #[derive(Debug)]
+/// struct Battery;
+/// impl DeviceProbe for Battery {
+///     fn read(&self) -> DeviceReading {
+///         DeviceReading { battery_percent: Some(12.5), ..Default::default() }
+///     }
+/// }
+/// let (bridge, reader) = PrometheusBridge::new([])?;
+/// let provider = SdkMeterProvider::builder().with_reader(reader).build();
+/// let _metrics = Metrics::new(&provider, MetricsOptions { device_probe: Some(Arc::new(Battery)), ..Default::default() });
+/// assert!(bridge.render().contains("bitcraps_battery_level_percent 12.5"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait DeviceProbe: Send + Sync + Debug {
     /// Reads the device now.
     fn read(&self) -> DeviceReading;
@@ -46,6 +74,21 @@ pub trait DeviceProbe: Send + Sync + Debug {
 
 /// Reads `/sys/class/power_supply` (battery capacity and status) and `/sys/class/thermal`
 /// (zone temperatures, and processor cooling devices as the throttling signal).
+///
+/// ```
+/// use bitcraps_otel::metrics::probe::{DeviceProbe, LinuxProbe};
+/// // A directory laid out like /sys/class, with one battery.
+/// let root = std::env::temp_dir().join(format!("sysfs-{}", std::process::id()));
+/// let bat = root.join("power_supply/BAT0");
+/// std::fs::create_dir_all(&bat)?;
+/// std::fs::write(bat.join("type"), "Battery\n")?;
+/// std::fs::write(bat.join("capacity"), "77\n")?;
+/// std::fs::write(bat.join("status"), "Charging\n")?;
+/// let reading = LinuxProbe::with_root(&root).read();
+/// assert_eq!((reading.battery_percent, reading.charging), (Some(77.0), Some(true)));
+/// # std::fs::remove_dir_all(&root)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct LinuxProbe {
     root: PathBuf,
@@ -125,6 +168,12 @@ impl DeviceProbe for LinuxProbe {
 
 /// Plausible readings for a simulated phone: the battery drains while playing and charges
 /// once low; the temperature wanders and the CPU throttles above 44 °C.
+///
+/// ```
+/// use bitcraps_otel::metrics::probe::{DeviceProbe, SimulatedProbe};
+/// let reading = SimulatedProbe::new().read();
+/// assert!(reading.battery_percent.is_some_and(|b| (0.0..=100.0).contains(&b)));
+/// ```
 #[derive(Debug)]
 pub struct SimulatedProbe {
     state: Mutex<SimState>,

@@ -95,6 +95,15 @@ fn unix_now() -> f64 {
 
 /// Process gauges. They report themselves at collection time; get the latest reading with
 /// [`SystemMetrics::sample`].
+///
+/// ```
+/// use bitcraps_otel::metrics::Metrics;
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// let metrics = Metrics::new(&SdkMeterProvider::builder().build(), Default::default());
+/// let sample = metrics.system().sample().expect("system metrics are on by default");
+/// assert!(sample.memory_bytes > 0 && sample.threads >= 1);
+/// ```
 pub struct SystemMetrics {
     sampler: Option<Arc<Sampler>>,
     _gauges: Vec<ObservableGauge<f64>>,

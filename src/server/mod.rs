@@ -34,6 +34,24 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// A running server; dropping it (or [`ServerHandle::stop`]) stops accepting connections.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use bitcraps_otel::config::ServerLimits;
+/// use bitcraps_otel::server::serve;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// let app = Router::new().route("/ping", get(|| async { "pong" }));
+/// let mut server = serve("ping", "127.0.0.1:0".parse()?, app, ServerLimits::default(), runtime.handle())?;
+/// let addr = server.local_addr();
+/// assert!(std::net::TcpStream::connect(addr).is_ok());
+/// if let Some(task) = server.stop() {
+///     runtime.block_on(task)?; // the listener is closed
+/// }
+/// assert!(std::net::TcpStream::connect(addr).is_err());
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,

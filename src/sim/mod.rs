@@ -33,6 +33,14 @@ pub const MAX_EVENTS_PER_TICK: u64 = 20_000;
 pub const MAX_RATE: f64 = MAX_EVENTS_PER_TICK as f64 * 20.0;
 
 /// How busy the simulated node is.
+///
+/// ```
+/// use bitcraps_otel::sim::SimConfig;
+/// // A busy, reproducible node.
+/// let config = SimConfig { rate: 2_000.0, seed: Some(42) };
+/// assert_eq!(SimConfig::default().rate, 50.0);
+/// # let _ = config;
+/// ```
 #[derive(Clone, Debug)]
 pub struct SimConfig {
     /// Mean events per second (Poisson arrivals).
@@ -48,6 +56,19 @@ impl Default for SimConfig {
 }
 
 /// What the simulator has done so far.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::metrics::Metrics;
+/// use bitcraps_otel::sim::{SimConfig, Simulator};
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// let provider = SdkMeterProvider::builder().build();
+/// let mut sim = Simulator::new(Metrics::new(&provider, Default::default()), SimConfig { rate: 1_000.0, seed: Some(1) });
+/// sim.advance(Duration::from_secs(10));
+/// let stats = sim.stats();
+/// assert!(stats.events > 9_000 && stats.rounds > 0 && stats.peers >= 2);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SimStats {
     /// Events generated.
@@ -66,6 +87,25 @@ pub struct SimStats {
 
 /// Drives a simulated node. Call [`Simulator::advance`] with elapsed time, or
 /// [`Simulator::run`] to drive it from a tokio interval.
+///
+/// ```
+/// use std::time::Duration;
+/// use bitcraps_otel::metrics::Metrics;
+/// use bitcraps_otel::sim::{SimConfig, Simulator};
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let provider = SdkMeterProvider::builder().build();
+/// let sim = Simulator::new(Metrics::new(&provider, Default::default()), SimConfig { rate: 500.0, seed: Some(7) })
+///     .without_incidents(); // no forks, security events or critical errors
+/// let progress = sim.progress();
+/// // Real time, until the stop future resolves.
+/// let stats = sim.run(tokio::time::sleep(Duration::from_millis(300))).await;
+/// assert_eq!(stats.incidents, 0);
+/// assert_eq!(progress.borrow().events, stats.events.min(progress.borrow().events));
+/// # });
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Simulator {
     metrics: Metrics,
     rng: StdRng,

@@ -45,6 +45,23 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Renders what the Prometheus reader collects, plus our histograms, as an exposition.
+///
+/// ```
+/// use bitcraps_otel::export::prometheus::PrometheusBridge;
+/// use bitcraps_otel::metrics::Metrics;
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// // Constant labels go on every series.
+/// let (bridge, reader) = PrometheusBridge::new([("region".to_string(), "eu-west".to_string())])?;
+/// let provider = SdkMeterProvider::builder().with_reader(reader).build();
+/// let metrics = Metrics::new(&provider, Default::default());
+/// bridge.attach(&metrics);
+/// metrics.consensus().record_latency(std::time::Duration::from_millis(40));
+/// let text = bridge.render();
+/// assert!(text.contains("bitcraps_consensus_latency_seconds_count{region=\"eu-west\"} 1"));
+/// let _app = bridge.router(); // GET /metrics, to serve with axum or bitcraps_otel::server
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct PrometheusBridge {
     registry: prometheus::Registry,
