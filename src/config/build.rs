@@ -70,7 +70,7 @@ impl ConfigBuilder {
         let log_format = match self.log_format {
             None => defaults.log_format,
             Some(s) => s.resolve(|t, field| {
-                crate::logging::LogFormat::parse(t).ok_or(ConfigError::Value {
+                super::LogFormat::parse(t).ok_or(ConfigError::Value {
                     field,
                     value: t.into(),
                     expected: "`json` or `pretty`",

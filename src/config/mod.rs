@@ -94,7 +94,7 @@ pub struct Config {
     pub(crate) sdk_disabled: bool,
     pub(crate) health: HealthConfig,
     pub(crate) log_filter: String,
-    pub(crate) log_format: crate::logging::LogFormat,
+    pub(crate) log_format: LogFormat,
     pub(crate) redacted_fields: Vec<String>,
     pub(crate) install_logging: bool,
     pub(crate) server_limits: ServerLimits,
@@ -178,7 +178,7 @@ impl Config {
         out
     }
     /// JSON or human-readable log lines.
-    pub fn log_format(&self) -> crate::logging::LogFormat {
+    pub fn log_format(&self) -> LogFormat {
         self.log_format
     }
     /// Secret field names beyond [`crate::logging::DEFAULT_SECRET_FIELDS`].
@@ -219,7 +219,7 @@ impl Default for Config {
             sdk_disabled: false,
             health: HealthConfig::default(),
             log_filter: "info".into(),
-            log_format: crate::logging::LogFormat::Json,
+            log_format: LogFormat::Json,
             redacted_fields: Vec::new(),
             install_logging: true,
             server_limits: ServerLimits::default(),
@@ -234,6 +234,7 @@ mod env;
 mod error;
 mod exemplar;
 mod limits;
+mod log_format;
 mod otlp;
 mod otlp_settings;
 mod parse;
@@ -250,6 +251,8 @@ pub use builder::ConfigBuilder;
 pub use error::{quote, ConfigError, QUOTE_LIMIT};
 pub use exemplar::ExemplarFilter;
 pub use limits::{ServerLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+pub(crate) use log_format::parse_filter;
+pub use log_format::LogFormat;
 pub use otlp::{
     Compression, Exporter, OtlpConfig, OtlpProtocol, OtlpSignal, Secret, Signal, Sources, TemporalityPreference,
     TlsFiles, DEFAULT_METRIC_EXPORT_TIMEOUT, DEFAULT_OTLP_TIMEOUT,
