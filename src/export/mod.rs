@@ -1,6 +1,7 @@
 //! Where metric data goes: the Prometheus pull bridge and the OTLP push exporter. Both are
 //! readers on the one meter provider the guard owns.
 
+mod error;
 pub mod otlp;
 mod otlp_cause;
 mod otlp_histograms;
@@ -9,3 +10,5 @@ pub mod otlp_reporting;
 mod otlp_tls;
 pub mod prometheus;
 pub mod status;
+
+pub use error::ExportError;
