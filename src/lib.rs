@@ -51,6 +51,9 @@ pub mod server;
 pub mod sim;
 mod telemetry;
 
+// The entry points at the root, as re-exports (rustdoc links them to their one home in
+// `config`), so `bitcraps_otel::Config` and `bitcraps_otel::config::Config` are one type.
+#[doc(no_inline)]
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use error::Error;
 pub use telemetry::{init, init_with, Telemetry, TelemetryBuilder, SHUTDOWN_DEADLINE};
