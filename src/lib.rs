@@ -39,15 +39,23 @@
 //! - [`sim`]: the simulated node `bitcraps-node` runs (games, bets, consensus, peers).
 #![deny(missing_docs)]
 
+#[cfg(feature = "alerting")]
 pub mod alerting;
 pub mod config;
 mod error;
 pub mod export;
+#[cfg(feature = "health")]
 pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod semconv;
+// The servers are public for the node (its binaries, tests and benches serve with them);
+// without the `node` feature they are the SDK's own business.
+#[cfg(all(feature = "http-server", feature = "node"))]
 pub mod server;
+#[cfg(all(feature = "http-server", not(feature = "node")))]
+mod server;
+#[cfg(feature = "node")]
 pub mod sim;
 mod telemetry;
 

@@ -70,7 +70,8 @@ pub struct HealthConfig {
 impl Default for HealthConfig {
     fn default() -> Self {
         HealthConfig {
-            addr: Some(SocketAddr::from(([0, 0, 0, 0], 8080))),
+            // No health endpoints in a build without them (cargo feature `health`).
+            addr: cfg!(feature = "health").then(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
             cache_ttl: Duration::from_secs(2),
             check_timeout: Duration::from_secs(2),
             drain_period: Duration::from_secs(5),
@@ -212,7 +213,8 @@ impl Default for Config {
             resource_attributes: Vec::new(),
             node_id_explicit: false,
             constant_labels: BTreeMap::new(),
-            prometheus_addr: Some(SocketAddr::from(([0, 0, 0, 0], 9090))),
+            // No bridge in a build without it (cargo feature `prometheus`).
+            prometheus_addr: cfg!(feature = "prometheus").then(|| SocketAddr::from(([0, 0, 0, 0], 9090))),
             collection_interval: DEFAULT_COLLECTION_INTERVAL,
             otlp: None,
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,

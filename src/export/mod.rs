@@ -8,6 +8,7 @@ mod otlp_histograms;
 pub mod otlp_metrics;
 pub mod otlp_reporting;
 mod otlp_tls;
+#[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod status;
 

@@ -30,6 +30,7 @@ mod context;
 mod format;
 pub mod macros;
 pub mod pipeline;
+#[cfg(feature = "http-server")]
 pub mod propagation;
 mod redact;
 mod subscriber;
