@@ -20,8 +20,10 @@ use crate::export::prometheus::PrometheusBridge;
 #[cfg(feature = "health")]
 use crate::health::HealthChecker;
 use crate::metrics::{probe::DeviceProbe, Metrics, MetricsOptions};
+#[cfg(feature = "prometheus")]
+use crate::server;
 #[cfg(feature = "http-server")]
-use crate::server::{self, ServerHandle};
+use crate::server::ServerHandle;
 use crate::Error;
 use opentelemetry_sdk::metrics::{Instrument, SdkMeterProvider, Stream};
 use std::net::SocketAddr;

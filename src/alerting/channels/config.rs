@@ -270,14 +270,10 @@ pub(crate) fn parse_channels(
             ChannelError::new(&name, "type", crate::alerting::yamlguard::without_values(&redact_values(&e.to_string())))
         })?;
         let spec = match spec {
-            RawSpec::Pagerduty { routing_key, url, source, links: l } =>
-            {
-                #[cfg(feature = "pagerduty")]
+            RawSpec::Pagerduty { routing_key, url, source, links: l } => {
                 ChannelSpec::PagerDuty { routing_key, url, source, links: links(l) }
             }
-            RawSpec::Slack { webhook_url, channel, links: l } =>
-            {
-                #[cfg(feature = "slack")]
+            RawSpec::Slack { webhook_url, channel, links: l } => {
                 ChannelSpec::Slack { webhook_url, channel, links: links(l) }
             }
             RawSpec::Teams { webhook_url, links: l } => ChannelSpec::Teams { webhook_url, links: links(l) },
@@ -301,12 +297,9 @@ pub(crate) fn parse_channels(
                         return Err(ChannelError::new(&name, "username", "give both username and password, or neither"))
                     }
                 };
-                #[cfg(feature = "email")]
                 ChannelSpec::Email { host, port, security, credentials, from, to }
             }
-            RawSpec::Sms { account_sid, auth_token, from, to, base_url, max_chars } =>
-            {
-                #[cfg(feature = "sms")]
+            RawSpec::Sms { account_sid, auth_token, from, to, base_url, max_chars } => {
                 ChannelSpec::Sms { account_sid, auth_token, from, to, base_url, max_chars }
             }
             RawSpec::Webhook { url, headers, hmac_secret } => ChannelSpec::Webhook { url, headers, hmac_secret },
@@ -460,6 +453,7 @@ impl ChannelConfig {
         #[allow(unused_variables)] // every kind that checks for emptiness may be compiled out
         let empty = |field: &str| ChannelError::new(&self.name, field, "must not be empty");
         let n: Arc<dyn Notifier> = match &self.spec {
+            #[cfg(feature = "pagerduty")]
             ChannelSpec::PagerDuty { routing_key, url, source, links } => {
                 if routing_key.is_empty() {
                     return Err(empty("routing_key"));
@@ -477,6 +471,7 @@ impl ChannelConfig {
                 }
                 Arc::new(n)
             }
+            #[cfg(feature = "slack")]
             ChannelSpec::Slack { webhook_url, channel, links } => {
                 if webhook_url.is_empty() {
                     return Err(empty("webhook_url"));
@@ -499,6 +494,7 @@ impl ChannelConfig {
                 }
                 Arc::new(n)
             }
+            #[cfg(feature = "email")]
             ChannelSpec::Email { host, port, security, credentials, from, to } => {
                 if to.is_empty() {
                     return Err(empty("to"));
@@ -514,6 +510,7 @@ impl ChannelConfig {
                 }
                 Arc::new(n)
             }
+            #[cfg(feature = "sms")]
             ChannelSpec::Sms { account_sid, auth_token, from, to, base_url, max_chars } => {
                 if auth_token.is_empty() {
                     return Err(empty("auth_token"));
