@@ -44,6 +44,7 @@ pub mod config;
 mod error;
 pub mod export;
 pub mod health;
+pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod semconv;
