@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::export::otlp_metrics::HistogramSources;
 use crate::export::prometheus::PrometheusBridge;
 use crate::health::HealthChecker;
+use crate::http::ServerLayer;
 use crate::metrics::{probe::DeviceProbe, Metrics, MetricsOptions};
 use crate::server::{self, ServerHandle};
 use crate::Error;
@@ -179,7 +180,13 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     histogram_sources.attach(metrics.histogram_source());
 
     let prometheus = match (&bridge, config.prometheus_addr) {
-        (Some(b), Some(addr)) => match server::serve("prometheus", addr, b.router(), config.server_limits, &handle) {
+        (Some(b), Some(addr)) => match server::serve(
+            "prometheus",
+            addr,
+            b.router().layer(ServerLayer::new(&metrics)),
+            config.server_limits,
+            &handle,
+        ) {
             Ok(s) => Some(s),
             Err(e) => {
                 let _ = provider.shutdown();
@@ -193,7 +200,7 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     Metrics::set_global(Some(metrics.clone()));
     // The guard owns the reader; the global is only the reference's `AlertingSystem::start()` path.
     AlertReader::set_global(alert_reader.clone());
-    let health = match start_health(&config, &provider, prometheus.as_ref(), &handle) {
+    let health = match start_health(&config, &provider, &metrics, prometheus.as_ref(), &handle) {
         Ok(h) => h,
         Err(e) => {
             let _ = provider.shutdown();
