@@ -30,6 +30,8 @@
 //! - [`config`]: [`Config`] and the environment variables it reads.
 //! - [`logging`]: JSON logs with correlation ids, spans and logs over OTLP, redaction, and the
 //!   [`log_performance!`], [`log_business_event!`] and [`log_security_event!`] macros.
+//! - [`http`]: the tower layer BitCraps services put on their axum routers: OTel's HTTP server
+//!   metrics by route template, and a server span per request continuing the caller's trace.
 //! - [`health`]: `/health` (liveness) and `/ready` (readiness) with your own dependency checks.
 //! - [`alerting`]: the in-process alert engine (rules, routing, escalation, silences), its
 //!   notification channels (PagerDuty, Slack, Teams, e-mail, SMS, webhooks), and the same rules
