@@ -133,6 +133,7 @@ default_route: { group_wait: 0s }
             .arg("--alert-rules")
             .arg(&rules)
             .env("BITCRAPS_HEALTH_ADDR", "off")
+            .env("BITCRAPS_STATE_DIR", "off")
             .env("RUST_LOG", "info")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdout(Stdio::piped())

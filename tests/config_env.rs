@@ -10,6 +10,7 @@ fn node(vars: &[(&str, &OsStr)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bitcraps-node"));
     cmd.args(["--duration", "1s"])
         .env("BITCRAPS_PROMETHEUS_ADDR", "127.0.0.1:0")
+        .env("BITCRAPS_STATE_DIR", "off")
         .env("BITCRAPS_HEALTH_ADDR", "127.0.0.1:0")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("RUST_LOG");

@@ -95,6 +95,7 @@ fn node_rejects_bad_environment_naming_the_variable() {
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_bitcraps-node"))
             .args(["--duration", "1s"])
+            .env("BITCRAPS_STATE_DIR", "off")
             .env(var, value)
             .output()
             .expect("run node");

@@ -168,6 +168,7 @@ fn the_node_writes_json_lines() {
     let out = Command::new(env!("CARGO_BIN_EXE_bitcraps-node"))
         .args(["--duration", "1s", "--prometheus-addr", "127.0.0.1:0"])
         .env("BITCRAPS_HEALTH_ADDR", "off")
+        .env("BITCRAPS_STATE_DIR", "off")
         .env("RUST_LOG", "info")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .output()
@@ -191,6 +192,7 @@ fn the_node_writes_json_lines() {
 fn the_node_rejects_a_bad_level_directive() {
     let out = Command::new(env!("CARGO_BIN_EXE_bitcraps-node"))
         .args(["--duration", "1s"])
+        .env("BITCRAPS_STATE_DIR", "off")
         .env("RUST_LOG", "info,bitcraps_otel=loud")
         .output()
         .expect("run node");

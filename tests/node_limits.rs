@@ -24,6 +24,7 @@ fn start_node(shell_prefix: &str) -> Node {
         .args(["-c", &script, env!("CARGO_BIN_EXE_bitcraps-node")])
         .args(["--rate", "200", "--seed", "7"])
         .env("BITCRAPS_PROMETHEUS_ADDR", "127.0.0.1:0")
+        .env("BITCRAPS_STATE_DIR", "off")
         .env("BITCRAPS_HEALTH_ADDR", "127.0.0.1:0")
         .env("BITCRAPS_LOG_FORMAT", "json")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")

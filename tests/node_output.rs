@@ -27,8 +27,10 @@ struct Lines {
 
 impl Lines {
     fn spawn(mut cmd: Command) -> Lines {
+        // Alert state on disk would carry firing alerts over from an earlier run.
         cmd.env("BITCRAPS_PROMETHEUS_ADDR", "127.0.0.1:0")
             .env("BITCRAPS_HEALTH_ADDR", "127.0.0.1:0")
+            .env("BITCRAPS_STATE_DIR", "off")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("BITCRAPS_LOG_FORMAT")
             .env_remove("NO_COLOR")

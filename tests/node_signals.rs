@@ -28,6 +28,7 @@ impl Node {
         cmd.args(["--prometheus-addr", "127.0.0.1:0", "--seed", "3"])
             .args(args)
             .env("BITCRAPS_HEALTH_ADDR", "127.0.0.1:0")
+            .env("BITCRAPS_STATE_DIR", "off")
             .env("BITCRAPS_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")

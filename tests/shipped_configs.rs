@@ -148,6 +148,7 @@ fn local_stack_script_serves_node_prometheus_and_alertmanager_and_stops_cleanly(
         .arg(repo().join("scripts/local-stack.sh"))
         .args(["--rate", "200", "--seed", "9"])
         .env("BITCRAPS_NODE_BIN", env!("CARGO_BIN_EXE_bitcraps-node"))
+        .env("BITCRAPS_STATE_DIR", "off")
         .env("BITCRAPS_STACK_NODE_PORT", node.to_string())
         .env("BITCRAPS_STACK_HEALTH_PORT", health.to_string())
         .env("BITCRAPS_STACK_PROMETHEUS_PORT", prom.to_string())
