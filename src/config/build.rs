@@ -201,3 +201,24 @@ fn prometheus_addr(
         }
     }
 }
+
+#[cfg(test)]
+mod feature_tests {
+    use super::*;
+
+    const ADDR: &str = "127.0.0.1:9464";
+
+    #[test]
+    fn a_server_compiled_out_has_no_default_and_an_explicit_address_is_an_error_naming_its_variable() {
+        let addr = Some(ADDR.parse().expect("literal"));
+        // The default (no field given) quietly becomes "no server".
+        assert_eq!(built_server(addr, None, false, "off"), Ok(None));
+        // An address someone set is refused, naming where it came from.
+        let err = built_server(addr, Some("BITCRAPS_PROMETHEUS_ADDR"), false, "off").unwrap_err();
+        assert_eq!(err.field(), "BITCRAPS_PROMETHEUS_ADDR");
+        assert!(err.to_string().contains(ADDR), "{err}");
+        // `off` is fine either way, and a built server keeps its address.
+        assert_eq!(built_server(None, Some("BITCRAPS_HEALTH_ADDR"), false, "off"), Ok(None));
+        assert_eq!(built_server(addr, Some("BITCRAPS_HEALTH_ADDR"), true, "off"), Ok(addr));
+    }
+}

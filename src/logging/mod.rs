@@ -18,10 +18,10 @@
 //! ```
 //!
 //! One concept per file:
-//! - [`context`]: [`CorrelationContext`] and how it becomes current (thread, guard, future).
-//! - [`redact`]: which field names are secrets ([`Redactor`]).
+//! - `context`: [`CorrelationContext`] and how it becomes current (thread, guard, future).
+//! - `redact`: which field names are secrets ([`Redactor`]).
 //! - `format`: the JSON / human-readable line formatter.
-//! - [`subscriber`]: the filter and layer stack ([`LoggingBuilder`]) and its global installation.
+//! - `subscriber`: the filter and layer stack ([`LoggingBuilder`]) and its global installation.
 //! - [`pipeline`]: tracer and logger providers over OTLP, with scrubbing processors.
 //! - [`propagation`]: W3C `traceparent` in (axum layer) and out (reqwest helper).
 //! - [`macros`]: `log_performance!`, `log_business_event!`, `log_security_event!`.
@@ -36,9 +36,11 @@ mod redact;
 mod subscriber;
 mod terminal;
 
-pub use context::{clear_correlation_context, set_correlation_context, CorrelationContext, CorrelationGuard, Scoped};
+pub use context::{
+    clear_correlation_context, set_correlation_context, CorrelationContext, CorrelationGuard, Scoped, MAX_ID_LEN,
+};
 pub use redact::{Redactor, DEFAULT_SECRET_FIELDS, REDACTED};
-pub use subscriber::LoggingBuilder;
+pub use subscriber::{BoxedLayer, LoggingBuilder, NOT_EXPORTED_TARGETS, TRACER_NAME};
 pub use terminal::stdout_wants_colour;
 
 use crate::config::{Config, ConfigError};
