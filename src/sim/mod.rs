@@ -192,7 +192,7 @@ impl Simulator {
     /// `bitcraps.dispute` span per dispute. The consensus latency is recorded inside the round,
     /// so its exemplar points at it, and the simulator's log lines carry the ids.
     pub fn with_traces(mut self, traces: crate::trace::Traces) -> Simulator {
-        self.table.traces = Some(traces);
+        self.table.trace_games(traces);
         self
     }
 
@@ -461,6 +461,48 @@ fn pick_weighted<'a, T>(rng: &mut StdRng, items: &'a [(T, u32)]) -> &'a T {
 mod tests {
     use super::*;
     use opentelemetry_sdk::metrics::SdkMeterProvider;
+
+    #[derive(Clone, Debug, Default)]
+    struct Kept(std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+    impl opentelemetry_sdk::trace::SpanProcessor for Kept {
+        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+        fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(span);
+        }
+        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn traced_rounds_run_inside_games_and_their_latency_exemplars_point_at_them() {
+        let kept = Kept::default();
+        let tracer_provider =
+            opentelemetry_sdk::trace::SdkTracerProvider::builder().with_span_processor(kept.clone()).build();
+        let metrics = Metrics::new(&SdkMeterProvider::builder().build(), Default::default());
+        let mut sim = Simulator::new(metrics.clone(), SimConfig { rate: 1_000.0, seed: Some(3) })
+            .with_traces(crate::trace::Traces::new(&tracer_provider));
+        sim.advance(Duration::from_secs(30));
+        drop(sim); // ends the games still open
+        let spans = kept.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let games: std::collections::HashSet<_> =
+            spans.iter().filter(|s| s.name == "bitcraps.game").map(|s| s.span_context.span_id()).collect();
+        let rounds: Vec<_> = spans.iter().filter(|s| s.name == "bitcraps.consensus.round").collect();
+        assert!(!games.is_empty() && rounds.len() > 10, "{} games, {} rounds", games.len(), rounds.len());
+        assert!(rounds.iter().all(|r| games.contains(&r.parent_span_id)), "every round is inside a game");
+        let round_ids: std::collections::HashSet<_> =
+            rounds.iter().map(|r| r.span_context.span_id().to_bytes()).collect();
+        let mut families = Vec::new();
+        metrics.histogram_source().collect(&mut families);
+        let latency =
+            families.iter().find(|f| f.def.name == crate::semconv::metric::CONSENSUS_LATENCY.name).expect("latency");
+        let exemplars: Vec<_> = latency.points.iter().flat_map(|p| &p.exemplars).collect();
+        assert!(!exemplars.is_empty());
+        assert!(exemplars.iter().all(|e| round_ids.contains(&e.span_id)), "exemplars point at consensus rounds");
+    }
 
     fn sim(rate: f64) -> Simulator {
         let provider = SdkMeterProvider::builder().build();

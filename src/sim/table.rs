@@ -128,6 +128,14 @@ impl Table {
         }
     }
 
+    /// Traces games from now on, starting spans for the games already open.
+    pub(super) fn trace_games(&mut self, traces: Traces) {
+        for game in self.games.iter_mut().filter(|g| g.span.is_none()) {
+            game.span = Some(traces.game(&format!("game_{}", game.id), game.kind));
+        }
+        self.traces = Some(traces);
+    }
+
     /// A game in progress, for work (a consensus round) that belongs to one.
     pub(super) fn any_game_span(&self, rng: &mut StdRng) -> Option<&GameSpan> {
         if self.games.is_empty() {

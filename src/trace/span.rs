@@ -40,11 +40,14 @@ impl SpanGuard {
             builder = builder.with_links(links);
         }
         let span = tracer.build_with_context(builder, parent);
-        let cx = parent.with_span(span);
-        let guard = SpanGuard { cx };
-        if guard.is_recording() {
-            guard.cx.span().set_attributes(attributes());
+        if !opentelemetry::trace::Span::is_recording(&span) {
+            // Nothing to record or end: keep only the ids (and sampled flag) for children and
+            // log lines, without the boxed, locked span a recording one needs.
+            let sc = opentelemetry::trace::Span::span_context(&span).clone();
+            return SpanGuard { cx: parent.with_remote_span_context(sc) };
         }
+        let guard = SpanGuard { cx: parent.with_span(span) };
+        guard.cx.span().set_attributes(attributes());
         guard
     }
 
