@@ -22,11 +22,8 @@ async fn game(Path(id): Path<u64>) -> Result<String, StatusCode> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Loopback port 0: the example never collides with a running node.
-    let config = Config::builder()
-        .service_name("http-api-example")
-        .prometheus_addr("127.0.0.1:0")
-        .without_health()
-        .build()?;
+    let config =
+        Config::builder().service_name("http-api-example").prometheus_addr("127.0.0.1:0").without_health().build()?;
     let telemetry = init_with(config)?;
 
     let app = Router::new()
