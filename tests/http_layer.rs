@@ -65,7 +65,7 @@ fn app(metrics: &Metrics) -> Router {
         .route("/busy", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(|| async { "# EOF" }))
-        .route("/hang", get(|| std::future::pending::<&'static str>()))
+        .route("/hang", get(std::future::pending::<&'static str>))
         .layer(ServerLayer::new(metrics))
 }
 
