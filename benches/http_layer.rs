@@ -3,13 +3,19 @@
 //! answers at once, so the future completes on its first poll and no runtime or socket is
 //! timed; the difference between two cases is what the layer costs.
 //!
-//! - `bare`: the router alone (the floor).
+//! The machine is shared, so its speed drifts between two criterion functions run one after
+//! the other. Each pair is therefore measured *interleaved*: every iteration calls the router
+//! without the layer and then with it, timing each call on its own, and the two criterion
+//! entries of a pair report the two sides of the same loop. Drift then hits both alike.
+//!
+//! - `bare` / `bare_health` / `bare_with_traceparent`: the router alone (the floor), each
+//!   interleaved with the case below it.
 //! - `layer_noop_tracer`: the layer with no tracer provider installed (metrics only; the span
 //!   is OTel's no-op span), as a service that exports no traces runs it.
 //! - `layer_sampled_span`: the layer with an SDK tracer provider sampling every span (its
 //!   processor drops them, so export is not timed), the W3C propagator, and an incoming
 //!   `traceparent`: span creation, context propagation and the exemplar capture included.
-//! - `excluded_path`: a probe path the layer lets through untouched.
+//! - `excluded_path`: a probe path (`/health`) the layer lets through untouched.
 //!
 //! Run: `cargo bench --bench http_layer`.
 
@@ -24,7 +30,7 @@ use futures_util::FutureExt as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -62,6 +68,36 @@ impl SpanProcessor for Discard {
     }
 }
 
+/// Runs `iters` rounds of `a` then `b`, timing each call, and returns the total of one side.
+fn interleaved(iters: u64, a: &dyn Fn(), b: &dyn Fn(), side_b: bool) -> Duration {
+    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..iters {
+        let t0 = Instant::now();
+        a();
+        let t1 = Instant::now();
+        b();
+        let t2 = Instant::now();
+        ta += t1 - t0;
+        tb += t2 - t1;
+    }
+    if side_b {
+        tb
+    } else {
+        ta
+    }
+}
+
+/// One interleaved pair: `{name_a}` and `{name_b}` are the two sides of the same loop.
+fn pair(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    names: [&str; 2],
+    a: &dyn Fn(),
+    b: &dyn Fn(),
+) {
+    g.bench_function(names[0], |bench| bench.iter_custom(|iters| interleaved(iters, a, b, false)));
+    g.bench_function(names[1], |bench| bench.iter_custom(|iters| interleaved(iters, a, b, true)));
+}
+
 fn layer(c: &mut Criterion) {
     let provider = SdkMeterProvider::builder().build();
     let metrics = Metrics::new(&provider, Default::default());
@@ -69,15 +105,17 @@ fn layer(c: &mut Criterion) {
     let ours = router().layer(ServerLayer::new(&metrics));
 
     let mut g = c.benchmark_group("http_layer");
-    g.bench_function("bare", |b| b.iter(|| call(&bare, "/games/7", false)));
-    g.bench_function("layer_noop_tracer", |b| b.iter(|| call(&ours, "/games/7", false)));
-    g.bench_function("excluded_path", |b| b.iter(|| call(&ours, "/health", false)));
+    pair(&mut g, ["bare", "layer_noop_tracer"], &|| call(&bare, "/games/7", false), &|| call(&ours, "/games/7", false));
+    pair(&mut g, ["bare_health", "excluded_path"], &|| call(&bare, "/health", false), &|| {
+        call(&ours, "/health", false)
+    });
 
     // From here on, a real tracer and propagator are installed (process-wide).
     opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
     opentelemetry::global::set_tracer_provider(SdkTracerProvider::builder().with_span_processor(Discard).build());
-    g.bench_function("bare_with_traceparent", |b| b.iter(|| call(&bare, "/games/7", true)));
-    g.bench_function("layer_sampled_span", |b| b.iter(|| call(&ours, "/games/7", true)));
+    pair(&mut g, ["bare_with_traceparent", "layer_sampled_span"], &|| call(&bare, "/games/7", true), &|| {
+        call(&ours, "/games/7", true)
+    });
     g.finish();
 }
 

@@ -223,3 +223,23 @@ async fn a_method_outside_the_known_set_is_recorded_as_other() {
     assert_eq!(f.value(DURATION_COUNT, &[r#"http_request_method="_OTHER""#]), Some(1.0));
     assert!(!f.bridge.render().contains("BREW"));
 }
+
+#[test]
+fn the_registry_spells_the_http_metrics_and_attributes_as_otel_does() {
+    use bitcraps_otel::semconv::{attribute, metric, AttributeEnum, HttpRequestMethod, Instrument};
+    use opentelemetry_semantic_conventions as otel;
+    let duration = &metric::HTTP_SERVER_REQUEST_DURATION;
+    assert_eq!(duration.name, otel::metric::HTTP_SERVER_REQUEST_DURATION);
+    assert_eq!((duration.instrument, duration.unit), (Instrument::Histogram, "s"));
+    // OTel's advice for this histogram's explicit bucket boundaries.
+    assert_eq!(duration.buckets, [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]);
+    let active = &metric::HTTP_SERVER_ACTIVE_REQUESTS;
+    assert_eq!(active.name, otel::metric::HTTP_SERVER_ACTIVE_REQUESTS);
+    assert_eq!((active.instrument, active.unit), (Instrument::UpDownCounter, "{request}"));
+    assert_eq!(attribute::HTTP_REQUEST_METHOD.id, otel::attribute::HTTP_REQUEST_METHOD);
+    assert_eq!(attribute::HTTP_ROUTE.id, otel::attribute::HTTP_ROUTE);
+    assert_eq!(attribute::HTTP_RESPONSE_STATUS_CODE.id, otel::attribute::HTTP_RESPONSE_STATUS_CODE);
+    assert_eq!(attribute::ERROR_TYPE.id, otel::attribute::ERROR_TYPE);
+    assert_eq!(HttpRequestMethod::from_value("PROPFIND").as_str(), "_OTHER");
+    assert_eq!(duration.prometheus_name, "http_server_request_duration_seconds");
+}
