@@ -36,6 +36,7 @@
 //!   exported for Prometheus and Alertmanager.
 //! - [`server`]: the HTTP servers behind the bridge and the health endpoints, with timeouts
 //!   and a connection cap ([`config::ServerLimits`]).
+//! - [`mesh`]: the peer mesh over TCP (framing, envelopes, reconnection, consensus rounds).
 //! - [`sim`]: the simulated node `bitcraps-node` runs (games, bets, consensus, peers).
 #![deny(missing_docs)]
 
@@ -45,6 +46,7 @@ mod error;
 pub mod export;
 pub mod health;
 pub mod logging;
+pub mod mesh;
 pub mod metrics;
 pub mod semconv;
 pub mod server;

@@ -7,6 +7,7 @@ use rand::Rng;
 use std::time::Duration;
 
 struct Game {
+    id: u64,
     kind: GameType,
     started: f64,
     point: Option<u8>,
@@ -21,12 +22,19 @@ pub(super) struct Table {
     pub(super) clock: f64,
     pub(super) completed: u64,
     pub(super) bets: u64,
+    /// Payouts made so far (the peer traffic reports each roll's new ones).
+    pub(super) payouts: u64,
+    /// The id the next game gets.
+    next_id: u64,
+    /// The game the last operation touched, if any: (id, kind).
+    pub(super) touched: Option<(u64, GameType)>,
 }
 
 const MAX_GAMES: usize = 12;
 
 impl Table {
     pub(super) fn start_game(&mut self, m: &Metrics, rng: &mut StdRng) {
+        self.touched = None;
         if self.games.len() >= MAX_GAMES {
             return;
         }
@@ -39,7 +47,11 @@ impl Table {
             GameType::Practice,
         ][rng.random_range(0..6)];
         m.gaming().game_started(kind);
+        self.next_id += 1;
+        let id = self.next_id;
+        self.touched = Some((id, kind));
         self.games.push(Game {
+            id,
             kind,
             started: self.clock,
             point: None,
@@ -68,6 +80,7 @@ impl Table {
         let amount = [1, 5, 5, 10, 10, 25, 25, 50, 100, 500][rng.random_range(0..10)];
         m.gaming().bet_placed_on(bet_type, amount);
         game.bets.push((bet_type, amount));
+        self.touched = Some((game.id, game.kind));
         self.bets += 1;
     }
 
@@ -80,23 +93,24 @@ impl Table {
         let (d1, d2): (u8, u8) = (rng.random_range(1..=6), rng.random_range(1..=6));
         let sum = d1 + d2;
         let game = &mut self.games[i];
-        settle_one_roll_bets(game, m, d1, d2);
+        let touched = Some((game.id, game.kind));
+        settle_one_roll_bets(game, m, d1, d2, &mut self.payouts);
         let seven_out = match game.point {
             None => {
                 match sum {
-                    7 | 11 => settle_line(game, m, true),
-                    2 | 3 | 12 => settle_line(game, m, false),
+                    7 | 11 => settle_line(game, m, true, &mut self.payouts),
+                    2 | 3 | 12 => settle_line(game, m, false, &mut self.payouts),
                     p => game.point = Some(p),
                 }
                 false
             }
             Some(p) if sum == p => {
-                settle_line(game, m, true);
+                settle_line(game, m, true, &mut self.payouts);
                 game.point = None;
                 false
             }
             Some(_) if sum == 7 => {
-                settle_line(game, m, false);
+                settle_line(game, m, false, &mut self.payouts);
                 game.point = None;
                 true
             }
@@ -109,6 +123,7 @@ impl Table {
                 self.finish(game, m, rng);
             }
         }
+        self.touched = touched;
     }
 
     fn finish(&mut self, game: Game, m: &Metrics, rng: &mut StdRng) {
@@ -132,7 +147,7 @@ impl Table {
 }
 
 /// Pays winning pass/come bets (or don't-pass/don't-come ones) and clears the line.
-fn settle_line(game: &mut Game, m: &Metrics, pass_wins: bool) {
+fn settle_line(game: &mut Game, m: &Metrics, pass_wins: bool, payouts: &mut u64) {
     game.bets.retain(|&(t, amount)| {
         let wins = match t {
             BetType::PassLine | BetType::Come | BetType::Place => pass_wins,
@@ -141,13 +156,14 @@ fn settle_line(game: &mut Game, m: &Metrics, pass_wins: bool) {
         };
         if wins {
             m.gaming().payout(t, amount * 2);
+            *payouts += 1;
         }
         false
     });
 }
 
 /// Field, hardway and proposition bets resolve on the next roll.
-fn settle_one_roll_bets(game: &mut Game, m: &Metrics, d1: u8, d2: u8) {
+fn settle_one_roll_bets(game: &mut Game, m: &Metrics, d1: u8, d2: u8, payouts: &mut u64) {
     let sum = d1 + d2;
     game.bets.retain(|&(t, amount)| {
         let multiple = match t {
@@ -164,6 +180,7 @@ fn settle_one_roll_bets(game: &mut Game, m: &Metrics, d1: u8, d2: u8) {
         };
         if multiple > 0 {
             m.gaming().payout(t, amount * multiple);
+            *payouts += 1;
         }
         false
     });
