@@ -144,7 +144,9 @@ pub struct MeshStats {
     pub rounds_peer_lost: u64,
 }
 
-/// A running mesh node. Dropping it closes every connection.
+/// A running mesh node: a handle that can be cloned. Dropping the last one closes every
+/// connection.
+#[derive(Clone)]
 pub struct Mesh {
     commands: mpsc::Sender<Command>,
     local: SocketAddr,

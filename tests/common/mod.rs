@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod child;
+pub mod mesh;
 mod node;
 mod prometheus;
 mod receiver;
