@@ -189,9 +189,12 @@ fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// Options, variables, and the name the error must mention.
+type BadCase<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn bad_mesh_options_and_variables_are_errors_that_name_them() {
-    let cases: [(&[&str], &[(&str, &str)], &str); 7] = [
+    let cases: [BadCase; 7] = [
         (&["--peers", "127.0.0.1"], &[], "--peers"),
         (&["--peers", "127.0.0.1:7001,,"], &[], "--peers"),
         (&["--peers", "127.0.0.1:0"], &[], "--peers"),
