@@ -34,6 +34,9 @@ struct Group {
     buckets: Vec<f64>,
     span_name: Option<String>,
     span_kind: Option<String>,
+    /// `span` groups only: the span events it may carry.
+    #[serde(default)]
+    events: Vec<EventEntry>,
     // `derived_metric` groups only (see semconv/registry/derived.yaml).
     prometheus_name: Option<String>,
     #[serde(default)]
@@ -44,6 +47,15 @@ struct Group {
     numerator: Vec<Term>,
     #[serde(default)]
     denominator: Vec<Term>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventEntry {
+    name: String,
+    brief: String,
+    #[serde(default)]
+    attributes: Vec<AttrEntry>,
 }
 
 #[derive(Deserialize)]
@@ -271,6 +283,9 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
 
     // Spans.
     let mut span_consts = Vec::new();
+    let mut span_names = BTreeSet::new();
+    let mut all_events = BTreeSet::new();
+    let mut event_src = String::new();
     s.push_str("/// Span definitions of the registry.\npub mod span {\n    use super::*;\n");
     for (path, g) in groups.iter().filter(|(_, g)| g.kind == "span") {
         let name = g.span_name.clone().unwrap_or_else(|| fail(path, &g.id, "no span_name"));
@@ -282,24 +297,60 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
             Some("consumer") => "Consumer",
             other => fail(path, &g.id, format!("unknown span_kind {other:?}")),
         };
-        let mut refs = Vec::new();
-        for a in &g.attributes {
-            let r = a.reference.clone().unwrap_or_else(|| fail(path, &g.id, "spans use `ref`"));
-            if !attrs.contains_key(&r) {
-                fail(path, &g.id, format!("unresolved attribute ref `{r}`"));
-            }
-            refs.push(format!("&attribute::{}", const_name(&r)));
+        let span_refs = |list: &[AttrEntry], what: &str| -> Vec<String> {
+            let mut seen = BTreeSet::new();
+            list.iter()
+                .map(|a| {
+                    let r = a.reference.clone().unwrap_or_else(|| fail(path, &g.id, format!("{what} use `ref`")));
+                    if !attrs.contains_key(&r) {
+                        fail(path, &g.id, format!("unresolved attribute ref `{r}`"));
+                    }
+                    if !seen.insert(r.clone()) {
+                        fail(path, &g.id, format!("{what}: `{r}` listed twice"));
+                    }
+                    format!("&attribute::{}", const_name(&r))
+                })
+                .collect()
+        };
+        let refs = span_refs(&g.attributes, "spans");
+        if !span_names.insert(name.clone()) {
+            fail(path, &g.id, format!("span `{name}` defined twice"));
         }
         let cname = const_name(&name);
+        let mut events = Vec::new();
+        let mut event_names = BTreeSet::new();
+        for e in &g.events {
+            if !e.name.starts_with("bitcraps.") || !event_names.insert(e.name.clone()) {
+                fail(path, &g.id, format!("event `{}` must start with `bitcraps.` and be listed once", e.name));
+            }
+            let erefs = span_refs(&e.attributes, "events");
+            let ename = const_name(&e.name);
+            if !all_events.insert(ename.clone()) {
+                fail(path, &g.id, format!("event `{}` is already defined by another span", e.name));
+            }
+            writeln!(
+                event_src,
+                "    /// Event `{n}` of `{name}`: {brief}\n    pub static {ename}: SpanEventDef = SpanEventDef {{ name: {n:?}, brief: {brief:?}, attributes: &[{refs}] }};",
+                n = e.name,
+                brief = e.brief,
+                refs = erefs.join(", ")
+            )
+            .ok();
+            events.push(format!("&span_event::{ename}"));
+        }
         writeln!(
             s,
-            "    /// `{name}`: {brief}\n    pub static {cname}: SpanDef = SpanDef {{ name: {name:?}, kind: SpanKindDef::{kind}, brief: {brief:?}, attributes: &[{refs}] }};",
+            "    /// `{name}`: {brief}\n    pub static {cname}: SpanDef = SpanDef {{ name: {name:?}, kind: SpanKindDef::{kind}, brief: {brief:?}, attributes: &[{refs}], events: &[{events}] }};",
             brief = g.brief,
-            refs = refs.join(", ")
+            refs = refs.join(", "),
+            events = events.join(", ")
         )
         .ok();
         span_consts.push(format!("&span::{cname}"));
     }
+    s.push_str("}\n\n");
+    s.push_str("/// Span event definitions of the registry.\npub mod span_event {\n    use super::*;\n");
+    s.push_str(&event_src);
     s.push_str("}\n\n");
     writeln!(s, "/// Every span in the registry.\npub static SPANS: &[&SpanDef] = &[{}];", span_consts.join(", ")).ok();
 
@@ -308,6 +359,9 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
     for (path, g) in groups {
         if !["attribute_group", "metric", "span", "derived_metric"].contains(&g.kind.as_str()) {
             fail(path, &g.id, format!("unknown group type `{}`", g.kind));
+        }
+        if g.kind != "span" && !g.events.is_empty() {
+            fail(path, &g.id, "only span groups have `events`");
         }
     }
     s

@@ -30,6 +30,8 @@
 //! - [`config`]: [`Config`] and the environment variables it reads.
 //! - [`logging`]: JSON logs with correlation ids, spans and logs over OTLP, redaction, and the
 //!   [`log_performance!`], [`log_business_event!`] and [`log_security_event!`] macros.
+//! - [`trace`]: typed BitCraps spans ([`trace::Traces`]), the peer-message [`trace::Carrier`],
+//!   and the HTTP propagators.
 //! - [`health`]: `/health` (liveness) and `/ready` (readiness) with your own dependency checks.
 //! - [`alerting`]: the in-process alert engine (rules, routing, escalation, silences), its
 //!   notification channels (PagerDuty, Slack, Teams, e-mail, SMS, webhooks), and the same rules
@@ -52,6 +54,7 @@ pub mod semconv;
 pub mod server;
 pub mod sim;
 mod telemetry;
+pub mod trace;
 
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use error::Error;

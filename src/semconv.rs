@@ -130,6 +130,19 @@ pub struct SpanDef {
     pub brief: &'static str,
     /// Attributes the span carries.
     pub attributes: &'static [&'static AttributeDef],
+    /// Events the span may carry.
+    pub events: &'static [&'static SpanEventDef],
+}
+
+/// One span event of the registry: a named point in time inside a span.
+#[derive(Debug)]
+pub struct SpanEventDef {
+    /// Event name, e.g. `bitcraps.roll`.
+    pub name: &'static str,
+    /// One-line description.
+    pub brief: &'static str,
+    /// Attributes the event carries.
+    pub attributes: &'static [&'static AttributeDef],
 }
 
 /// A closed-vocabulary attribute, generated for every `enum` in the registry.

@@ -78,8 +78,13 @@ fn three_node_processes_form_a_full_mesh_whose_metrics_come_from_real_traffic() 
 #[test]
 fn a_peer_killed_mid_mesh_ends_rounds_as_peer_lost_while_the_others_keep_exchanging_messages() {
     let [a, b, mut c] = three_nodes(&[]);
-    for (node, _) in [&a, &b] {
-        assert!(wait_for(|| (metric(node.addr, ACCEPTED, &[]) > 0.0).then_some(())).is_some(), "no round committed");
+    // The full mesh first (every node dialled and dialled by both others), else c could die
+    // before a or b ever knew it.
+    for (node, _) in [&a, &b, &c] {
+        let formed = wait_for(|| {
+            (metric(node.addr, ACTIVE, &[TCP]) == 4.0 && metric(node.addr, ACCEPTED, &[]) > 0.0).then_some(())
+        });
+        assert!(formed.is_some(), "the mesh did not form");
     }
     c.0.child.0.kill().expect("kill mesh-c");
     let _ = c.0.child.0.wait();

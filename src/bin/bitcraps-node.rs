@@ -216,7 +216,8 @@ async fn run(args: Args) -> ExitCode {
             "--rate is more than the simulator generates; it runs at its maximum instead"
         );
     }
-    let mut sim = Simulator::new(telemetry.metrics().clone(), SimConfig { rate: args.rate, seed: args.seed });
+    let mut sim = Simulator::new(telemetry.metrics().clone(), SimConfig { rate: args.rate, seed: args.seed })
+        .with_traces(telemetry.traces());
     if args.no_incidents {
         sim = sim.without_incidents();
     }

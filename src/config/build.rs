@@ -97,7 +97,24 @@ impl ConfigBuilder {
                 })
             })?,
         };
+        let arg = self.traces_sampler_arg;
+        let traces_sampler = match self.traces_sampler {
+            None => defaults.traces_sampler,
+            Some(s) => s.resolve(|t, field| {
+                let (arg, arg_field) = match &arg {
+                    Some((a, f)) => (Some(a.as_str()), *f),
+                    None => (None, "OTEL_TRACES_SAMPLER_ARG"),
+                };
+                TraceSampler::parse_from(t, arg, field, arg_field)
+            })?,
+        };
+        let propagators = match self.propagators {
+            None => defaults.propagators,
+            Some(s) => s.resolve(Propagator::parse_list_from)?,
+        };
         Ok(Config {
+            traces_sampler,
+            propagators,
             exemplar_filter,
             server_limits,
             // Explicit settings beat OTEL_RESOURCE_ATTRIBUTES, which beats the defaults.

@@ -57,6 +57,10 @@ pub struct ConfigBuilder {
     pub(super) install_logging: Option<Setting<bool>>,
     pub(super) server_limits: super::limits::LimitSettings,
     pub(super) exemplar_filter: Option<Setting<super::ExemplarFilter>>,
+    /// `(sampler, its field)` and `(argument, its field)` as given.
+    pub(super) traces_sampler: Option<Setting<super::TraceSampler>>,
+    pub(super) traces_sampler_arg: Option<(String, &'static str)>,
+    pub(super) propagators: Option<Setting<Vec<super::Propagator>>>,
 }
 
 impl ConfigBuilder {
@@ -190,6 +194,21 @@ impl ConfigBuilder {
     /// Cumulative (default), delta or low-memory temporality for exported metrics.
     pub fn temporality_preference(mut self, preference: TemporalityPreference) -> Self {
         self.otlp.temporality = Setting::value(preference, "temporality_preference");
+        self
+    }
+
+    /// Which spans are sampled (default [`super::TraceSampler::ParentBasedAlwaysOn`]); overrides
+    /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
+    pub fn traces_sampler(mut self, sampler: super::TraceSampler) -> Self {
+        self.traces_sampler = Setting::value(sampler, "traces_sampler");
+        self.traces_sampler_arg = None;
+        self
+    }
+
+    /// The HTTP trace-context formats (default `tracecontext,baggage`; empty turns
+    /// propagation off); overrides `OTEL_PROPAGATORS`.
+    pub fn propagators(mut self, propagators: impl IntoIterator<Item = super::Propagator>) -> Self {
+        self.propagators = Setting::value(propagators.into_iter().collect(), "propagators");
         self
     }
 

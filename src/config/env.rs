@@ -80,6 +80,9 @@ impl ConfigBuilder {
             log_format: r.text("BITCRAPS_LOG_FORMAT"),
             install_logging: r.text("BITCRAPS_LOG_INSTALL"),
             exemplar_filter: r.text("OTEL_METRICS_EXEMPLAR_FILTER"),
+            traces_sampler: r.text("OTEL_TRACES_SAMPLER"),
+            traces_sampler_arg: r.read("OTEL_TRACES_SAMPLER_ARG").map(|v| (v, "OTEL_TRACES_SAMPLER_ARG")),
+            propagators: r.text("OTEL_PROPAGATORS"),
             server_limits: LimitSettings {
                 header_read_timeout: r.text("BITCRAPS_HTTP_HEADER_TIMEOUT"),
                 idle_timeout: r.text("BITCRAPS_HTTP_IDLE_TIMEOUT"),

@@ -99,6 +99,8 @@ pub struct Config {
     pub(crate) install_logging: bool,
     pub(crate) server_limits: ServerLimits,
     pub(crate) exemplar_filter: ExemplarFilter,
+    pub(crate) traces_sampler: TraceSampler,
+    pub(crate) propagators: Vec<Propagator>,
 }
 
 impl Config {
@@ -111,7 +113,7 @@ impl Config {
     /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`,
     /// `OTEL_EXPORTER_OTLP_*` and their `_{TRACES,METRICS,LOGS}_` forms for endpoint, protocol,
     /// headers, timeout, compression, certificate, client certificate and client key,
-    /// `OTEL_METRIC_EXPORT_INTERVAL`/`_TIMEOUT`, `OTEL_METRICS_EXEMPLAR_FILTER`,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`/`_TIMEOUT`, `OTEL_METRICS_EXEMPLAR_FILTER`, `OTEL_TRACES_SAMPLER`/`_ARG`, `OTEL_PROPAGATORS`,
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`, `OTEL_EXPORTER_PROMETHEUS_HOST`/`_PORT`)
     /// and the BitCraps ones (`BITCRAPS_PROMETHEUS_ADDR`, `BITCRAPS_NODE_ID`, `BITCRAPS_REGION`,
     /// `BITCRAPS_CONSTANT_LABELS`, `BITCRAPS_COLLECTION_INTERVAL`, `BITCRAPS_CARDINALITY_LIMIT`,
@@ -193,6 +195,14 @@ impl Config {
     pub fn exemplar_filter(&self) -> ExemplarFilter {
         self.exemplar_filter
     }
+    /// Which spans are sampled (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`).
+    pub fn traces_sampler(&self) -> TraceSampler {
+        self.traces_sampler
+    }
+    /// The HTTP trace-context formats (`OTEL_PROPAGATORS`); empty for `none`.
+    pub fn propagators(&self) -> &[Propagator] {
+        &self.propagators
+    }
     /// Attribute sets per instrument before new ones go to the overflow series.
     pub fn cardinality_limit(&self) -> usize {
         self.cardinality_limit
@@ -224,6 +234,8 @@ impl Default for Config {
             install_logging: true,
             server_limits: ServerLimits::default(),
             exemplar_filter: ExemplarFilter::TraceBased,
+            traces_sampler: TraceSampler::ParentBasedAlwaysOn,
+            propagators: Propagator::DEFAULT.to_vec(),
         }
     }
 }
@@ -245,6 +257,7 @@ mod summary;
 mod tests;
 #[cfg(test)]
 mod tests_otlp;
+mod traces;
 
 pub use builder::ConfigBuilder;
 pub use error::{quote, ConfigError, QUOTE_LIMIT};
@@ -257,3 +270,4 @@ pub use otlp::{
 pub use otlp_settings::SignalSettings;
 pub use resource::{resource, DEFAULT_SERVICE_NAME};
 pub use summary::{display_url, display_url_in};
+pub use traces::{Propagator, TraceSampler};

@@ -226,8 +226,17 @@ impl FieldWriter<'_> {
     }
 }
 
+/// The fields `tracing-log` adds to a `log` record's event; its target and level are read
+/// from the normalized metadata instead.
+fn is_log_field(field: &Field) -> bool {
+    matches!(field.name(), "log.target" | "log.module_path" | "log.file" | "log.line")
+}
+
 impl Visit for FieldWriter<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
+        if is_log_field(field) {
+            return;
+        }
         if field.name() == "message" {
             if let Some(m) = self.message.as_deref_mut() {
                 m.push_str(value);
@@ -289,6 +298,9 @@ impl Visit for FieldWriter<'_> {
         self.raw(field, format_args!("{value}"));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
+        if is_log_field(field) {
+            return;
+        }
         self.raw(field, format_args!("{value}"));
     }
     fn record_i128(&mut self, field: &Field, value: i128) {
@@ -375,7 +387,9 @@ impl<W> FormatLayer<W> {
         if let Some(kept) = fields_not_in_message(fields, bounds, message) {
             *fields = kept;
         }
-        let meta = event.metadata();
+        // A `log` record arrives with a generic callsite; its own target and level are here.
+        let normalized = tracing_log::NormalizeEvent::normalized_metadata(event);
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let now = std::time::SystemTime::now();
         match self.format {
             LogFormat::Json => {

@@ -143,9 +143,11 @@ pub(crate) fn install(
         return Ok(LoggingGuard { shared, owner: false });
     }
     let mut builder = LoggingBuilder::from_config(config);
+    let resource_for_local = resource.clone();
     let mut shared = Shared {
         builder: builder.clone(),
         tracer_provider: None,
+        local_tracer_provider: None,
         logger_provider: None,
         runtime: Mutex::new(None),
         installed: AtomicBool::new(false),
@@ -168,7 +170,7 @@ pub(crate) fn install(
         let _enter = handle.enter();
         let redactor = builder.redactor_ref().clone();
         if let Some(spans) = crate::export::otlp::span_exporter(otlp).map_err(exporter_error)? {
-            let tracer = pipeline::tracer_provider(spans, resource.clone(), redactor.clone());
+            let tracer = pipeline::tracer_provider(spans, resource.clone(), redactor.clone(), config.traces_sampler());
             shared.tracer_provider = Some(tracer.clone());
             builder = builder.tracer_provider(tracer);
         }
@@ -178,8 +180,17 @@ pub(crate) fn install(
             builder = builder.logger_provider(logger);
         }
     }
+    if shared.tracer_provider.is_none() {
+        // Spans still get ids, sampling decisions and propagation without an exporter.
+        let local = pipeline::local_tracer_provider(resource_for_local, config.traces_sampler());
+        shared.local_tracer_provider = Some(local.clone());
+        builder = builder.tracer_provider(local);
+    }
     subscriber::install_global(builder.build_layer(std::io::stdout)?)?;
     shared.installed.store(true, Ordering::Release);
+    // Third-party crates that trace through the OpenTelemetry globals join the same traces.
+    opentelemetry::global::set_tracer_provider(shared.traces_provider());
+    crate::trace::propagators::install(config.propagators());
     let shared = Arc::new(shared);
     *current = Arc::downgrade(&shared);
     Ok(LoggingGuard { shared, owner: true })
@@ -189,10 +200,22 @@ pub(crate) fn install(
 struct Shared {
     builder: LoggingBuilder,
     tracer_provider: Option<SdkTracerProvider>,
+    /// The provider spans are recorded with when none is exported.
+    local_tracer_provider: Option<SdkTracerProvider>,
     logger_provider: Option<SdkLoggerProvider>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     /// Still the process-wide logging (the owner has not shut it down).
     installed: AtomicBool,
+}
+
+impl Shared {
+    fn traces_provider(&self) -> SdkTracerProvider {
+        self.tracer_provider
+            .as_ref()
+            .or(self.local_tracer_provider.as_ref())
+            .cloned()
+            .unwrap_or_else(|| SdkTracerProvider::builder().build())
+    }
 }
 
 /// Keeps logging installed. The guard that installed it owns it: dropping that one (or
@@ -235,6 +258,12 @@ impl LoggingGuard {
     /// The tracer provider spans are exported through, when OTLP is configured.
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
         self.shared.tracer_provider.as_ref()
+    }
+
+    /// The provider every span is recorded with: the exporting one when OTLP is configured,
+    /// else one with the configured sampler and no exporter.
+    pub fn traces_provider(&self) -> SdkTracerProvider {
+        self.shared.traces_provider()
     }
 
     /// The logger provider log records are exported through, when OTLP is configured.

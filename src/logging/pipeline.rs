@@ -4,6 +4,7 @@
 
 use super::context::CorrelationContext;
 use super::redact::{Redactor, REDACTED};
+use crate::config::TraceSampler;
 use crate::semconv::attribute;
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _};
 use opentelemetry::InstrumentationScope;
@@ -206,12 +207,20 @@ pub(crate) fn tracer_provider(
     exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static,
     resource: Resource,
     redactor: Redactor,
+    sampler: TraceSampler,
 ) -> SdkTracerProvider {
     let batch = BatchSpanProcessor::builder(exporter).build();
     SdkTracerProvider::builder()
         .with_resource(resource)
+        .with_sampler(sampler.to_sdk())
         .with_span_processor(ScrubbingSpanProcessor::new(batch, redactor))
         .build()
+}
+
+/// A tracer provider with `sampler` and no processor: spans get ids and sampling decisions
+/// (for log lines, exemplars and propagation) and go nowhere.
+pub(crate) fn local_tracer_provider(resource: Resource, sampler: TraceSampler) -> SdkTracerProvider {
+    SdkTracerProvider::builder().with_resource(resource).with_sampler(sampler.to_sdk()).build()
 }
 
 /// A logger provider exporting through a batch processor behind [`ScrubbingLogProcessor`].

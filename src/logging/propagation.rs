@@ -1,4 +1,5 @@
-//! W3C trace context (`traceparent`, `tracestate`) across process boundaries: an axum
+//! Trace context across HTTP (W3C `traceparent`/`tracestate` and `baggage` by default; the
+//! formats `OTEL_PROPAGATORS` selects): an axum
 //! middleware continuing incoming traces in a server span, and helpers injecting the current
 //! span's context into outgoing `reqwest` requests.
 //!
@@ -16,8 +17,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry::propagation::{Extractor, Injector};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -47,14 +47,19 @@ impl Injector for HeadersMut<'_> {
     }
 }
 
-/// The remote context in `headers` (an empty context when there is none or it is malformed).
+/// The remote context in `headers`, read with the propagators `OTEL_PROPAGATORS` selects
+/// ([`crate::trace::propagators::http`]); an empty context when there is none or it is
+/// malformed.
 pub fn extract(headers: &HeaderMap) -> opentelemetry::Context {
-    TraceContextPropagator::new().extract(&Headers(headers))
+    crate::trace::propagators::http().extract(&Headers(headers))
 }
 
-/// Writes the current span's context into `headers` as `traceparent` (and `tracestate`).
+/// Writes the current context (the innermost current span, typed or `tracing`, and the
+/// baggage) into `headers` with the propagators `OTEL_PROPAGATORS` selects (`traceparent` and
+/// `baggage` by default).
 pub fn inject_current(headers: &mut HeaderMap) {
-    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut HeadersMut(headers));
+    let propagator = crate::trace::propagators::http();
+    opentelemetry::Context::map_current(|cx| propagator.inject_context(cx, &mut HeadersMut(headers)));
 }
 
 /// Adds the current span's `traceparent` to an outgoing request.

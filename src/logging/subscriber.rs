@@ -205,7 +205,9 @@ impl<L: Layer<Registry>> Layer<Registry> for Exported<L> {
         self.0.on_follows_from(span, follows, ctx);
     }
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, Registry>) {
-        if exported(event.metadata()) {
+        // `log` records (rustls, hyper…) carry their real target in the normalized metadata.
+        let normalized = tracing_log::NormalizeEvent::normalized_metadata(event);
+        if exported(normalized.as_ref().unwrap_or_else(|| event.metadata())) {
             self.0.on_event(event, ctx);
         }
     }
@@ -344,6 +346,11 @@ pub(crate) fn install_global(layer: BoxedLayer) -> Result<(), LoggingError> {
             return Err(LoggingError::ForeignSubscriber);
         }
         state.installed = true;
+        // `log` records join the same pipeline. Fails only when another `log` logger was set
+        // first; then those records stay with it.
+        if tracing_log::LogTracer::init().is_err() {
+            tracing::debug!("a `log` logger is already installed: `log` records do not reach this pipeline");
+        }
     } else {
         swap_stack(layer);
     }

@@ -21,7 +21,8 @@ pub use activity::{Activity, PeerTraffic};
 
 use crate::metrics::Metrics;
 use crate::semconv::{
-    AttributeEnum, CacheName, ConsensusRejectionReason, ErrorCategory, ErrorSeverity, OperationName, PeerTransport,
+    AttributeEnum, CacheName, ConsensusRejectionReason, ConsensusVote, ErrorCategory, ErrorSeverity, OperationName,
+    PeerTransport,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -192,6 +193,15 @@ impl Simulator {
         }
     }
 
+    /// Opens typed spans for its work: a `bitcraps.game` span per game (bets, rolls and payouts
+    /// as events), a `bitcraps.consensus.round` span per round inside a game's, and a
+    /// `bitcraps.dispute` span per dispute. The consensus latency is recorded inside the round,
+    /// so its exemplar points at it, and the simulator's log lines carry the ids.
+    pub fn with_traces(mut self, traces: crate::trace::Traces) -> Simulator {
+        self.table.traces = Some(traces);
+        self
+    }
+
     /// Injects no incidents: no consensus forks, no security events (invalid signatures) and
     /// no critical errors, so no alert fires on them.
     pub fn without_incidents(mut self) -> Simulator {
@@ -231,10 +241,19 @@ impl Simulator {
     }
 
     /// Passes `activity` to the mesh, if one carries the peer traffic.
+    /// Inside the game's span (when tracing), so the messages it sends join the game's trace;
+    /// a consensus round joins a game in progress, as simulated rounds do.
     fn tell(&mut self, activity: Activity) {
-        if let Some(traffic) = self.peer_traffic.as_mut() {
-            traffic(activity);
-        }
+        let Some(traffic) = self.peer_traffic.as_mut() else { return };
+        let span = match activity {
+            Activity::GameStarted { game, .. }
+            | Activity::Bet { game, .. }
+            | Activity::Roll { game, .. }
+            | Activity::Payout { game, .. } => self.table.game_span(game),
+            Activity::ConsensusRound => self.table.any_game_span(&mut self.rng),
+        };
+        let _entered = span.map(|s| s.enter());
+        traffic(activity);
     }
 
     /// The game the table last touched, as an activity.
@@ -442,6 +461,29 @@ impl Simulator {
     }
 
     fn consensus_round(&mut self) {
+        // The round runs inside a game's span (when tracing), so the game's trace holds it.
+        let game = self.table.any_game_span(&mut self.rng).map(|g| g.enter());
+        let round = self.table.traces.as_ref().map(|t| t.consensus_round(self.stats.rounds + 1));
+        let entered = round.as_ref().map(|r| r.enter());
+        let outcome = self.consensus_round_inner();
+        drop(entered);
+        if let Some(mut round) = round {
+            round.propose();
+            // This node and three simulated voters.
+            for peer in ["self", "peer_1", "peer_2", "peer_3"] {
+                let vote = if outcome.is_none() { ConsensusVote::Accept } else { ConsensusVote::Reject };
+                round.vote(peer, vote);
+            }
+            match outcome {
+                None => round.commit(),
+                Some(reason) => round.reject(reason),
+            }
+        }
+        drop(game);
+    }
+
+    /// One round's metrics and incidents; the rejection reason, `None` when it committed.
+    fn consensus_round_inner(&mut self) -> Option<ConsensusRejectionReason> {
         let incidents = self.incidents;
         self.stats.rounds += 1;
         // Rounds settle in tens of milliseconds, with a long tail when votes straggle.
@@ -450,6 +492,7 @@ impl Simulator {
         self.metrics.consensus().record_latency(decided);
         // What `log_performance!("consensus_decision", ..)` records in a real node.
         self.metrics.events().operation(OperationName::ConsensusDecision, decided);
+        let mut rejected = None;
         if self.rng.random_bool(0.96) {
             self.metrics.consensus().proposal_accepted();
         } else {
@@ -463,6 +506,7 @@ impl Simulator {
                 ],
             );
             self.metrics.consensus().proposal_rejected_for(reason);
+            rejected = Some(reason);
             if reason == ConsensusRejectionReason::InvalidSignature {
                 self.metrics.errors().record(ErrorCategory::Security, ErrorSeverity::High);
                 self.incident("invalid signature (security event)");
@@ -473,6 +517,8 @@ impl Simulator {
             self.metrics.errors().record(ErrorCategory::Consensus, ErrorSeverity::Critical);
             self.incident("consensus fork");
         }
+        tracing::debug!(simulated = true, accepted = rejected.is_none(), "consensus round decided");
+        rejected
     }
 }
 

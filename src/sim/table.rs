@@ -1,7 +1,8 @@
 //! A craps table: games made of come-out and point rolls, bets resolved by the dice.
 
 use crate::metrics::Metrics;
-use crate::semconv::{BetType, DisputeReason, GameType};
+use crate::semconv::{BetType, DisputeOutcome, DisputeReason, GameOutcome, GameType};
+use crate::trace::{GameSpan, Traces};
 use rand::rngs::StdRng;
 use rand::Rng;
 use std::time::Duration;
@@ -13,6 +14,8 @@ struct Game {
     point: Option<u8>,
     shooters_left: u8,
     bets: Vec<(BetType, u64)>,
+    /// The game's `bitcraps.game` span, when the simulator traces.
+    span: Option<GameSpan>,
 }
 
 /// Games in progress on this node, and a simulated clock in seconds.
@@ -22,10 +25,11 @@ pub(super) struct Table {
     pub(super) clock: f64,
     pub(super) completed: u64,
     pub(super) bets: u64,
+    /// Games started, for their ids.
+    started: u64,
+    pub(super) traces: Option<Traces>,
     /// Payouts made so far (the peer traffic reports each roll's new ones).
     pub(super) payouts: u64,
-    /// The id the next game gets.
-    next_id: u64,
     /// The game the last operation touched, if any: (id, kind).
     pub(super) touched: Option<(u64, GameType)>,
 }
@@ -47,16 +51,17 @@ impl Table {
             GameType::Practice,
         ][rng.random_range(0..6)];
         m.gaming().game_started(kind);
-        self.next_id += 1;
-        let id = self.next_id;
-        self.touched = Some((id, kind));
+        self.started += 1;
+        self.touched = Some((self.started, kind));
+        let span = self.traces.as_ref().map(|t| t.game(&format!("game_{}", self.started), kind));
         self.games.push(Game {
-            id,
+            id: self.started,
             kind,
             started: self.clock,
             point: None,
             shooters_left: rng.random_range(1..=3),
             bets: Vec::new(),
+            span,
         });
     }
 
@@ -79,6 +84,9 @@ impl Table {
         };
         let amount = [1, 5, 5, 10, 10, 25, 25, 50, 100, 500][rng.random_range(0..10)];
         m.gaming().bet_placed_on(bet_type, amount);
+        if let Some(span) = &game.span {
+            span.bet(bet_type, amount);
+        }
         game.bets.push((bet_type, amount));
         self.touched = Some((game.id, game.kind));
         self.bets += 1;
@@ -94,6 +102,9 @@ impl Table {
         let sum = d1 + d2;
         let game = &mut self.games[i];
         let touched = Some((game.id, game.kind));
+        if let Some(span) = &game.span {
+            span.roll(sum);
+        }
         settle_one_roll_bets(game, m, d1, d2, &mut self.payouts);
         let seven_out = match game.point {
             None => {
@@ -126,19 +137,47 @@ impl Table {
         self.touched = touched;
     }
 
-    fn finish(&mut self, game: Game, m: &Metrics, rng: &mut StdRng) {
+    /// A game in progress, for work (a consensus round) that belongs to one.
+    pub(super) fn any_game_span(&self, rng: &mut StdRng) -> Option<&GameSpan> {
+        if self.games.is_empty() {
+            return None;
+        }
+        self.games[rng.random_range(0..self.games.len())].span.as_ref()
+    }
+
+    /// The span of game `id`, while it is in progress and traced.
+    pub(super) fn game_span(&self, id: u64) -> Option<&GameSpan> {
+        self.games.iter().find(|g| g.id == id).and_then(|g| g.span.as_ref())
+    }
+
+    fn finish(&mut self, mut game: Game, m: &Metrics, rng: &mut StdRng) {
+        // The rest of the game's work (and its log lines) happens inside its span.
+        let entered = game.span.as_ref().map(|s| s.enter());
         // A handful of games end with every player gone, and a few with a dispute.
-        if rng.random_bool(0.03) {
+        let mut outcome = if rng.random_bool(0.03) {
             m.gaming().game_abandoned(game.kind);
+            GameOutcome::Abandoned
         } else {
             let elapsed = (self.clock - game.started).max(0.0);
             m.gaming().game_completed(game.kind, Duration::from_secs_f64(elapsed));
             self.completed += 1;
-        }
+            GameOutcome::Completed
+        };
         if rng.random_bool(0.02) {
             let reason = [DisputeReason::DiceCommitment, DisputeReason::PayoutMismatch, DisputeReason::Timeout]
                 [rng.random_range(0..3)];
             m.gaming().dispute(reason);
+            outcome = GameOutcome::Disputed;
+            let dispute = self.traces.as_ref().map(|t| t.dispute(&format!("game_{}", game.id), reason));
+            let upheld = rng.random_bool(0.3);
+            tracing::info!(simulated = true, reason = %reason, upheld, "game outcome disputed");
+            if let Some(d) = dispute {
+                d.resolve(if upheld { DisputeOutcome::Upheld } else { DisputeOutcome::Dismissed });
+            }
+        }
+        drop(entered);
+        if let Some(span) = game.span.as_mut() {
+            span.set_outcome(outcome);
         }
         if self.games.is_empty() {
             self.start_game(m, rng);
@@ -148,6 +187,7 @@ impl Table {
 
 /// Pays winning pass/come bets (or don't-pass/don't-come ones) and clears the line.
 fn settle_line(game: &mut Game, m: &Metrics, pass_wins: bool, payouts: &mut u64) {
+    let span = game.span.as_ref();
     game.bets.retain(|&(t, amount)| {
         let wins = match t {
             BetType::PassLine | BetType::Come | BetType::Place => pass_wins,
@@ -157,6 +197,9 @@ fn settle_line(game: &mut Game, m: &Metrics, pass_wins: bool, payouts: &mut u64)
         if wins {
             m.gaming().payout(t, amount * 2);
             *payouts += 1;
+            if let Some(span) = span {
+                span.payout(t, amount * 2);
+            }
         }
         false
     });
@@ -165,6 +208,7 @@ fn settle_line(game: &mut Game, m: &Metrics, pass_wins: bool, payouts: &mut u64)
 /// Field, hardway and proposition bets resolve on the next roll.
 fn settle_one_roll_bets(game: &mut Game, m: &Metrics, d1: u8, d2: u8, payouts: &mut u64) {
     let sum = d1 + d2;
+    let span = game.span.as_ref();
     game.bets.retain(|&(t, amount)| {
         let multiple = match t {
             BetType::Field => match sum {
@@ -181,6 +225,9 @@ fn settle_one_roll_bets(game: &mut Game, m: &Metrics, d1: u8, d2: u8, payouts: &
         if multiple > 0 {
             m.gaming().payout(t, amount * multiple);
             *payouts += 1;
+            if let Some(span) = span {
+                span.payout(t, amount * multiple);
+            }
         }
         false
     });

@@ -125,6 +125,16 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
         false => None,
     };
     config.log_effective();
+    let traces = match &logging {
+        Some(l) => crate::trace::Traces::new(&l.traces_provider()),
+        None => {
+            crate::trace::propagators::install(config.propagators());
+            crate::trace::Traces::new(&crate::logging::pipeline::local_tracer_provider(
+                resource(&config),
+                config.traces_sampler(),
+            ))
+        }
+    };
 
     if config.sdk_disabled {
         // Instruments still work (a provider with no reader drops every measurement), so
@@ -134,6 +144,7 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
         let health = Health::detached(&config);
         return Ok(Telemetry::assemble(config, runtimes, provider, metrics, None, None)
             .with_logging(logging)
+            .with_traces(traces)
             .with_health(health)
             .with_alert_reader(None));
     }
@@ -202,6 +213,7 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     };
     Ok(Telemetry::assemble(config, runtimes, provider, metrics, bridge, prometheus)
         .with_logging(logging)
+        .with_traces(traces)
         .with_health(health)
         .with_alert_reader(alert_reader))
 }
@@ -230,6 +242,7 @@ pub struct Telemetry {
     bridge: Option<PrometheusBridge>,
     prometheus: Option<ServerHandle>,
     logging: Option<crate::logging::LoggingGuard>,
+    traces: crate::trace::Traces,
     health: Option<Health>,
     alert_reader: Option<AlertReader>,
     runtimes: Runtimes,
@@ -260,6 +273,7 @@ impl Telemetry {
             bridge,
             prometheus,
             logging: None,
+            traces: crate::trace::Traces::noop(),
             health: None,
             alert_reader: None,
             runtimes,
@@ -332,6 +346,28 @@ impl Telemetry {
     /// The logging guard (tracer and logger providers), when `init` installed or adopted logging.
     pub fn logging(&self) -> Option<&crate::logging::LoggingGuard> {
         self.logging.as_ref()
+    }
+
+    fn with_traces(mut self, traces: crate::trace::Traces) -> Telemetry {
+        self.traces = traces;
+        self
+    }
+
+    /// The typed spans, recorded with the configured sampler and exported over OTLP when a
+    /// traces endpoint is configured. Cheap to clone.
+    ///
+    /// ```
+    /// use bitcraps_otel::semconv::GameType;
+    /// use bitcraps_otel::{init_with, Config};
+    ///
+    /// let telemetry = init_with(Config::builder().without_prometheus().without_health().build()?)?;
+    /// let game = telemetry.traces().game("game_456", GameType::Cash);
+    /// game.in_scope(|| tracing::info!("inside the game: this line carries its trace id"));
+    /// game.complete();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn traces(&self) -> crate::trace::Traces {
+        self.traces.clone()
     }
 
     /// The typed instruments.
