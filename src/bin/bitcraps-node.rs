@@ -231,7 +231,7 @@ async fn run(args: Args) -> ExitCode {
                 .get("node_id")
                 .cloned()
                 .unwrap_or_else(|| format!("node-{}", std::process::id()));
-            let mesh = match mesh::start(plan, &node_id, telemetry.metrics().clone()).await {
+            let mesh = match mesh::start(plan, &node_id, telemetry.metrics().clone(), telemetry.traces()).await {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::error!(error = %e, "the peer mesh did not start");
@@ -303,6 +303,10 @@ async fn run(args: Args) -> ExitCode {
         rounds = stats.rounds,
         "simulation stopped"
     );
+    if let Some(mesh) = &_mesh {
+        // Its open rounds' spans end before the tracer provider flushes.
+        mesh.close().await;
+    }
     if let Some(children) = children.take() {
         // They drain as this node did, then flush; a child that hangs is killed.
         let grace = telemetry.config().health().drain_period + Duration::from_secs(15);

@@ -1,86 +1,32 @@
-//! The trace-context seam of the mesh: what goes into an envelope's trace header on send, and
-//! the context it continues on receive. Encoded as `key=value` lines through the globally
-//! installed text-map propagator (W3C `traceparent`/`tracestate` by default), at most
-//! [`MAX_TRACE`](super::envelope::MAX_TRACE) bytes.
+//! The trace-context seam of the mesh: an envelope's trace header is a
+//! [`Carrier`](crate::trace::Carrier) in its binary encoding (W3C trace context plus bounded
+//! baggage; see `docs/mesh.md`), at most [`MAX_TRACE`](super::envelope::MAX_TRACE) bytes.
 
 use super::envelope::MAX_TRACE;
-use opentelemetry::propagation::{Extractor, Injector};
+use crate::trace::Carrier;
 use opentelemetry::Context;
-use std::collections::BTreeMap;
 
-/// The current context as a trace header; empty when there is nothing to carry or the
-/// propagator's fields do not fit in [`MAX_TRACE`] bytes (the message then starts a new trace).
-pub fn inject_current() -> Vec<u8> {
-    inject(&Context::current())
-}
+// Every carrier the trace module can encode fits in the header.
+const _: () = assert!(MAX_TRACE >= crate::trace::MAX_ENCODED_LEN);
 
-/// `cx` as a trace header (see [`inject_current`]).
+/// `cx` as a trace header: empty when it holds no span context and no baggage.
 pub fn inject(cx: &Context) -> Vec<u8> {
-    let mut fields = Fields::default();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(cx, &mut fields));
-    let mut out = Vec::new();
-    for (k, v) in &fields.0 {
-        // A key or value with a separator in it cannot be carried unambiguously.
-        if k.contains(['=', '\n']) || v.contains('\n') {
-            continue;
-        }
-        out.extend_from_slice(k.as_bytes());
-        out.push(b'=');
-        out.extend_from_slice(v.as_bytes());
-        out.push(b'\n');
-    }
-    if out.len() > MAX_TRACE {
-        return Vec::new();
-    }
-    out
+    Carrier::from_context(cx).encode()
 }
 
-/// The context a received trace header continues. Malformed, oversized or empty headers give
-/// a context with no remote parent (a fresh root), never an error.
-pub fn extract(header: &[u8]) -> Context {
-    let fields = parse(header).unwrap_or_default();
-    opentelemetry::global::get_text_map_propagator(|p| p.extract(&fields))
-}
-
-/// The fields of a header; `None` when it is not `key=value` lines of UTF-8.
-fn parse(header: &[u8]) -> Option<Fields> {
-    if header.len() > MAX_TRACE {
-        return None;
+/// The carrier a received trace header holds. Malformed, oversized or hostile headers give an
+/// empty carrier (whatever continues from it is a fresh root), never an error.
+pub fn extract(header: &[u8]) -> Carrier {
+    if header.is_empty() || header.len() > MAX_TRACE {
+        return Carrier::default();
     }
-    let text = std::str::from_utf8(header).ok()?;
-    let mut fields = Fields::default();
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        let (k, v) = line.split_once('=')?;
-        fields.0.insert(k.to_ascii_lowercase(), v.to_string());
-    }
-    Some(fields)
-}
-
-/// Propagator fields by lower-case name.
-#[derive(Default)]
-struct Fields(BTreeMap<String, String>);
-
-impl Injector for Fields {
-    fn set(&mut self, key: &str, value: String) {
-        self.0.insert(key.to_ascii_lowercase(), value);
-    }
-}
-
-impl Extractor for Fields {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(&key.to_ascii_lowercase()).map(String::as_str)
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(String::as_str).collect()
-    }
+    Carrier::decode_or_empty(header)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
-    use opentelemetry_sdk::propagation::TraceContextPropagator;
 
     fn remote() -> Context {
         let sc = SpanContext::new(
@@ -95,15 +41,13 @@ mod tests {
 
     #[test]
     fn a_context_survives_the_header_and_garbage_gives_a_fresh_root() {
-        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let header = inject(&remote());
-        assert!(header.starts_with(b"traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
-        let back = extract(&header);
+        assert!(!header.is_empty() && header.len() <= MAX_TRACE);
+        let back = extract(&header).context();
         assert_eq!(back.span().span_context().trace_id(), remote().span().span_context().trace_id());
         assert!(back.span().span_context().is_remote());
-        for garbage in [&b"\xff\xfe"[..], b"traceparent", b"traceparent=zz", &[b'a'; MAX_TRACE + 1]] {
-            assert!(!extract(garbage).span().span_context().is_valid(), "{garbage:?}");
+        for garbage in [&b"\xff\xfe"[..], b"traceparent", &[1u8; 40], &[7u8; MAX_TRACE + 1]] {
+            assert!(!extract(garbage).context().span().span_context().is_valid(), "{garbage:?}");
         }
-        assert!(inject(&Context::new()).is_empty());
     }
 }

@@ -8,9 +8,11 @@ use super::envelope::{Envelope, MessageKind};
 use super::listener::Inbound;
 use super::{MeshConfig, MeshStats};
 use crate::metrics::Metrics;
-use crate::semconv::ConsensusRejectionReason;
+use crate::semconv::{ConsensusRejectionReason, ConsensusVote, PeerTransport};
+use crate::trace::{ConsensusSpan, Traces};
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet};
+use opentelemetry::Context;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -18,10 +20,12 @@ use tokio::time::Instant;
 
 /// What the node asks of the mesh.
 pub(super) enum Command {
-    /// Send a message to every connected peer.
-    Send { kind: MessageKind, id: u64, payload: Vec<u8>, trace: Vec<u8> },
-    /// Propose a consensus round.
-    Propose { trace: Vec<u8> },
+    /// Send a message to every connected peer, in the caller's context `cx`.
+    Send { kind: MessageKind, id: u64, payload: Vec<u8>, cx: Context },
+    /// Propose a consensus round, in the caller's context `cx`.
+    Propose { cx: Context },
+    /// End the open rounds' spans, close every connection, then say so.
+    Close(tokio::sync::oneshot::Sender<()>),
 }
 
 pub(super) struct Core {
@@ -39,6 +43,9 @@ pub(super) struct Core {
     /// The node id last heard from each peer address.
     names: BTreeMap<SocketAddr, String>,
     rounds: Rounds,
+    traces: Traces,
+    /// The spans of the rounds still open.
+    round_spans: HashMap<u64, ConsensusSpan>,
     /// Whether the current run of rounds ended for an away peer has been logged at WARN.
     away_warned: bool,
     stats: watch::Sender<MeshStats>,
@@ -51,6 +58,7 @@ impl Core {
         advertised: SocketAddr,
         hello: Bytes,
         metrics: Metrics,
+        traces: Traces,
         stats: watch::Sender<MeshStats>,
         tasks: JoinSet<()>,
     ) -> Core {
@@ -60,6 +68,8 @@ impl Core {
             hello,
             metrics,
             rounds: Rounds::new(config.round_timeout),
+            traces,
+            round_spans: HashMap::new(),
             outbound: BTreeMap::new(),
             present: BTreeMap::new(),
             seen: BTreeSet::new(),
@@ -82,6 +92,11 @@ impl Core {
             let far = Instant::now() + std::time::Duration::from_secs(3600);
             tokio::select! {
                 command = commands.recv() => match command {
+                    Some(Command::Close(done)) => {
+                        self.close();
+                        let _ = done.send(());
+                        return;
+                    }
                     Some(c) => self.command(c),
                     None => break,
                 },
@@ -93,6 +108,13 @@ impl Core {
                 }
             }
         }
+        self.close();
+    }
+
+    /// Rounds still open end here (their spans with outcome `other`), and so do the
+    /// connections.
+    fn close(&mut self) {
+        self.round_spans.clear();
         self.tasks.abort_all();
     }
 
@@ -107,29 +129,44 @@ impl Core {
         self.publish();
     }
 
+    /// Sends `envelope` to every peer, each copy in a `bitcraps.peer.send` span (a child of the
+    /// current context) whose carrier is the copy's trace header.
     fn broadcast(&mut self, envelope: Envelope) {
-        let bytes = match envelope.encode() {
-            Ok(b) => Bytes::from(b),
-            Err(e) => {
-                tracing::warn!(error = %e, kind = envelope.kind.as_str(), "peer message not sent: {e}");
-                return;
-            }
-        };
+        let kind = envelope.kind;
+        let mut envelope = envelope;
         for (addr, queue) in &self.outbound {
+            let name = self.names.get(addr).cloned().unwrap_or_else(|| addr.to_string());
+            let span = self.traces.peer_send(&name, PeerTransport::Tcp, kind.semconv());
+            span.set_body_size(envelope.payload.len());
+            envelope.trace = context::inject(span.context());
+            let bytes = match envelope.encode() {
+                Ok(b) => Bytes::from(b),
+                Err(e) => {
+                    span.fail(e.to_string());
+                    tracing::warn!(error = %e, kind = kind.as_str(), "peer message not sent: {e}");
+                    return;
+                }
+            };
             // A peer that cannot keep up loses messages rather than stall the node.
-            if queue.try_send(bytes.clone()).is_err() {
-                tracing::debug!(peer = %addr, kind = envelope.kind.as_str(), "peer queue full or closed: message dropped");
+            if queue.try_send(bytes).is_err() {
+                span.fail("peer queue full or closed");
+                tracing::debug!(peer = %addr, kind = kind.as_str(), "peer queue full or closed: message dropped");
             }
         }
     }
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Send { kind, id, payload, trace } => {
-                let envelope = Envelope::new(kind, self.node_id.clone(), id).with_payload(payload).with_trace(trace);
+            Command::Send { kind, id, payload, cx } => {
+                let _cx = cx.attach();
+                let envelope = Envelope::new(kind, self.node_id.clone(), id).with_payload(payload);
                 self.broadcast(envelope);
             }
-            Command::Propose { trace } => self.propose(trace),
+            Command::Propose { cx } => {
+                let _cx = cx.attach();
+                self.propose();
+            }
+            Command::Close(_) => {}
         }
     }
 
@@ -141,7 +178,7 @@ impl Core {
         self.present.values().map(|(n, _)| n.clone()).collect()
     }
 
-    fn propose(&mut self, trace: Vec<u8>) {
+    fn propose(&mut self) {
         // Alone, or before every known peer has been here once, there is nobody to agree with.
         if self.outbound.is_empty() || !self.outbound.keys().all(|a| self.seen.contains(a)) {
             tracing::debug!("consensus round not proposed: the mesh has not formed yet");
@@ -152,6 +189,11 @@ impl Core {
         let present = self.present_addrs();
         let missing: Vec<SocketAddr> = self.outbound.keys().filter(|a| !present.contains(a)).copied().collect();
         let round = self.rounds.open(now, members);
+        let span = self.traces.consensus_round(round);
+        span.propose();
+        let mut own = span;
+        own.vote(&self.node_id.clone(), ConsensusVote::Accept);
+        self.round_spans.insert(round, own);
         if members - missing.len() < quorum(members) {
             let peer = self.names.get(&missing[0]).cloned().unwrap_or_else(|| missing[0].to_string());
             if let Some(d) = self.rounds.end(round, RoundOutcome::PeerLost { peer }, now) {
@@ -159,7 +201,9 @@ impl Core {
             }
             return;
         }
-        self.broadcast(Envelope::new(MessageKind::Propose, self.node_id.clone(), round).with_trace(trace));
+        let cx = self.round_spans.get(&round).map(|s| s.context().clone()).unwrap_or_default();
+        let _round = cx.attach();
+        self.broadcast(Envelope::new(MessageKind::Propose, self.node_id.clone(), round));
     }
 
     fn inbound(&mut self, event: Inbound) {
@@ -191,17 +235,17 @@ impl Core {
     }
 
     fn message(&mut self, from: String, envelope: Envelope) {
-        match envelope.kind {
-            MessageKind::Propose => {
-                // Continue the proposer's trace in the vote; everyone hears the vote, the
-                // proposer counts it.
-                let trace = context::inject(&context::extract(&envelope.trace));
-                let vote = Envelope::new(MessageKind::Vote, self.node_id.clone(), envelope.id)
-                    .with_payload(envelope.sender.into_bytes())
-                    .with_trace(trace);
-                self.broadcast(vote);
-            }
+        let carrier = context::extract(&envelope.trace);
+        let kind = envelope.kind;
+        match kind {
             MessageKind::Vote if envelope.payload == self.node_id.as_bytes() => {
+                // Votes fan in to the round: each receive is a child of the round, linked to
+                // the voter's span, and the round links to it too.
+                let Some(span) = self.round_spans.get_mut(&envelope.id) else { return };
+                let cx = span.context().clone();
+                let _round = cx.attach();
+                let _receive = self.traces.peer_receive_linked(&from, PeerTransport::Tcp, kind.semconv(), &carrier);
+                span.vote_from(&from, ConsensusVote::Accept, &carrier);
                 if let Some((rtt, decided)) = self.rounds.vote(envelope.id, &from, Instant::now()) {
                     self.metrics.network().record_latency(rtt);
                     if let Some(d) = decided {
@@ -209,7 +253,20 @@ impl Core {
                     }
                 }
             }
-            _ => {}
+            MessageKind::Propose => {
+                // The vote continues the proposer's trace; everyone hears it, the proposer
+                // counts it.
+                let receive = self.traces.peer_receive(&from, PeerTransport::Tcp, kind.semconv(), &carrier);
+                receive.set_body_size(envelope.payload.len());
+                let _in = receive.enter();
+                let vote = Envelope::new(MessageKind::Vote, self.node_id.clone(), envelope.id)
+                    .with_payload(envelope.sender.into_bytes());
+                self.broadcast(vote);
+            }
+            _ => {
+                let receive = self.traces.peer_receive(&from, PeerTransport::Tcp, kind.semconv(), &carrier);
+                receive.set_body_size(envelope.payload.len());
+            }
         }
     }
 
@@ -219,16 +276,25 @@ impl Core {
         let consensus = self.metrics.consensus();
         consensus.record_latency(d.elapsed);
         let round = d.round;
+        let span = self.round_spans.remove(&round);
+        let cx = span.as_ref().map(|s| s.context().clone()).unwrap_or_default();
+        let _round = cx.attach();
         match &d.outcome {
             RoundOutcome::Committed => {
                 consensus.proposal_accepted();
                 self.away_warned = false;
                 self.broadcast(Envelope::new(MessageKind::Commit, self.node_id.clone(), round));
+                if let Some(span) = span {
+                    span.commit();
+                }
                 tracing::debug!(round, outcome = "committed", votes = d.votes, "consensus round {round} committed");
                 self.stats.send_modify(|s| s.rounds_committed += 1);
             }
             RoundOutcome::Timeout => {
                 consensus.proposal_rejected_for(ConsensusRejectionReason::Timeout);
+                if let Some(span) = span {
+                    span.reject(ConsensusRejectionReason::Timeout);
+                }
                 tracing::warn!(
                     round, outcome = "timeout", votes = d.votes, quorum = d.quorum,
                     "consensus round {round} ended without a decision: {} of {} votes before the timeout (outcome timeout)",
@@ -238,6 +304,9 @@ impl Core {
             }
             RoundOutcome::PeerLost { peer } => {
                 consensus.proposal_rejected_for(ConsensusRejectionReason::PeerLost);
+                if let Some(span) = span {
+                    span.peer_lost(peer);
+                }
                 if held {
                     tracing::warn!(
                         round, outcome = "peer_lost", %peer, votes = d.votes, quorum = d.quorum,

@@ -16,9 +16,10 @@
 pub const WIRE_VERSION: u8 = 1;
 /// The longest sender node id, in bytes.
 pub const MAX_SENDER: usize = 64;
-/// The largest trace header, in bytes: room for a W3C `traceparent` and `tracestate` plus
-/// a few baggage entries. A longer header is refused when encoding and when decoding.
-pub const MAX_TRACE: usize = 512;
+/// The largest trace header, in bytes: room for the longest
+/// [`Carrier`](crate::trace::Carrier) encoding (span context, a 255-byte `tracestate` and
+/// 512 bytes of baggage). A longer header is refused when encoding and when decoding.
+pub const MAX_TRACE: usize = 1024;
 
 /// What a peer message is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,7 +65,21 @@ impl MessageKind {
         MessageKind::ALL.get(code as usize).copied()
     }
 
-    /// A short lower-case name, for logs and span attributes.
+    /// The `bitcraps.message.kind` a span records for this kind.
+    pub fn semconv(self) -> crate::semconv::MessageKind {
+        use crate::semconv::MessageKind as K;
+        match self {
+            MessageKind::Hello => K::Heartbeat,
+            MessageKind::GameStarted | MessageKind::Payout => K::GameState,
+            MessageKind::Bet => K::Bet,
+            MessageKind::Roll => K::Roll,
+            MessageKind::Propose => K::Proposal,
+            MessageKind::Vote => K::Vote,
+            MessageKind::Commit => K::Commit,
+        }
+    }
+
+    /// A short lower-case name, for logs.
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::Hello => "hello",

@@ -7,7 +7,11 @@
 //!   learns a peer from `--peers` or from the hello of a peer that dialled it (and dials back).
 //! - Each message is a frame: a 4-byte big-endian length (1 to [`MAX_FRAME`] bytes), then an
 //!   [`Envelope`]: version, [`MessageKind`], sender node id, subject id (game or round), a
-//!   trace header of at most [`MAX_TRACE`] bytes, and the payload.
+//!   trace header of at most [`MAX_TRACE`] bytes (a [`Carrier`](crate::trace::Carrier)), and
+//!   the payload.
+//! - Tracing: every message sent is a `bitcraps.peer.send` span whose carrier rides in the
+//!   header; the receiver's `bitcraps.peer.receive` span is its child, on the other node. A
+//!   round is a `bitcraps.consensus.round` span on the proposer; the votes fan in as links.
 //! - The first frame on a connection is a hello carrying the sender's listen address.
 //!   Anything else (garbage, an oversized length, a malformed envelope) drops that
 //!   connection with a WARN.
@@ -27,10 +31,11 @@
 //! # tokio::runtime::Runtime::new()?.block_on(async {
 //! let provider = SdkMeterProvider::builder().build();
 //! let metrics = Metrics::new(&provider, Default::default());
-//! let a = Mesh::start(MeshConfig::new("127.0.0.1:0".parse()?, "node-a"), metrics.clone()).await?;
+//! let traces = bitcraps_otel::trace::Traces::noop(); // `telemetry.traces()` in a node
+//! let a = Mesh::start(MeshConfig::new("127.0.0.1:0".parse()?, "node-a"), metrics.clone(), traces.clone()).await?;
 //! let mut config = MeshConfig::new("127.0.0.1:0".parse()?, "node-b");
 //! config.peers = vec![a.local_addr()];
-//! let b = Mesh::start(config, metrics).await?;
+//! let b = Mesh::start(config, metrics, traces).await?;
 //! // b dials a; a learns b from its hello and dials back: a two-node mesh.
 //! let mut stats = a.stats();
 //! stats.wait_for(|s| s.peers_connected == 1 && s.peers_known == 1).await?;
@@ -60,6 +65,8 @@ pub use frame::{read_frame, write_frame, FrameError, MAX_FRAME};
 pub use peers::{parse_peers, PeerListError};
 
 use crate::metrics::Metrics;
+use crate::trace::Traces;
+use opentelemetry::Context;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -157,8 +164,10 @@ use self::core::Command;
 
 impl Mesh {
     /// Binds the listen address, dials the configured peers, and runs the mesh on the
-    /// current tokio runtime, recording into `metrics`.
-    pub async fn start(config: MeshConfig, metrics: Metrics) -> Result<Mesh, MeshError> {
+    /// current tokio runtime, recording into `metrics` and starting its spans through
+    /// `traces` (`bitcraps.peer.send`/`receive` per message, `bitcraps.consensus.round` per
+    /// round proposed here).
+    pub async fn start(config: MeshConfig, metrics: Metrics, traces: Traces) -> Result<Mesh, MeshError> {
         if config.node_id.is_empty() || config.node_id.len() > MAX_SENDER {
             return Err(MeshError::NodeId(config.node_id));
         }
@@ -176,7 +185,7 @@ impl Mesh {
         let (commands, commands_rx) = mpsc::channel(config.queue.max(1));
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(listener::run(listener, inbound_tx, metrics.clone(), config.max_connections.max(1)));
-        let core = core::Core::new(config, advertised, hello.into(), metrics, stats_tx, tasks);
+        let core = core::Core::new(config, advertised, hello.into(), metrics, traces, stats_tx, tasks);
         tokio::spawn(core.run(commands_rx, inbound));
         Ok(Mesh { commands, local, stats })
     }
@@ -194,8 +203,8 @@ impl Mesh {
     /// Sends a message about game or round `id` to every peer, carrying the current trace
     /// context. Never blocks: when the mesh is overwhelmed the message is dropped.
     pub fn send(&self, kind: MessageKind, id: u64, payload: Vec<u8>) {
-        let trace = context::inject_current();
-        if self.commands.try_send(Command::Send { kind, id, payload, trace }).is_err() {
+        let cx = Context::current();
+        if self.commands.try_send(Command::Send { kind, id, payload, cx }).is_err() {
             tracing::debug!(kind = kind.as_str(), "mesh busy: peer message dropped");
         }
     }
@@ -204,9 +213,20 @@ impl Mesh {
     /// shows in the consensus metrics, the logs and [`Mesh::stats`]. Nothing happens until
     /// every known peer has connected once.
     pub fn propose(&self) {
-        let trace = context::inject_current();
-        if self.commands.try_send(Command::Propose { trace }).is_err() {
+        let cx = Context::current();
+        if self.commands.try_send(Command::Propose { cx }).is_err() {
             tracing::debug!("mesh busy: consensus round not proposed");
+        }
+    }
+}
+
+impl Mesh {
+    /// Stops the mesh for every handle: open rounds end (their spans too, so a tracer
+    /// provider shut down next exports them), connections close. Returns once done.
+    pub async fn close(&self) {
+        let (done, closed) = tokio::sync::oneshot::channel();
+        if self.commands.send(Command::Close(done)).await.is_ok() {
+            let _ = closed.await;
         }
     }
 }

@@ -68,13 +68,18 @@ fn from_flag_or_env(flag: Option<&str>, name: &str, var: &str) -> Option<(String
 }
 
 /// Starts the mesh and says where it listens (tests and `--mesh` read the address back).
-pub async fn start(plan: &Plan, node_id: &str, metrics: bitcraps_otel::metrics::Metrics) -> Result<Mesh, String> {
+pub async fn start(
+    plan: &Plan,
+    node_id: &str,
+    metrics: bitcraps_otel::metrics::Metrics,
+    traces: bitcraps_otel::trace::Traces,
+) -> Result<Mesh, String> {
     let mut config = MeshConfig::new(plan.listen, node_id);
     config.peers = plan.peers.clone();
     if let Some(t) = plan.round_timeout {
         config.round_timeout = t;
     }
-    let mesh = Mesh::start(config, metrics).await.map_err(|e| e.to_string())?;
+    let mesh = Mesh::start(config, metrics, traces).await.map_err(|e| e.to_string())?;
     let addr = mesh.local_addr();
     let peers: Vec<String> = plan.peers.iter().map(ToString::to_string).collect();
     tracing::info!(%addr, node = node_id, peers = %peers.join(","), "peer mesh listening on tcp://{addr}");
