@@ -1,6 +1,6 @@
 //! The trace-context seam of the mesh: an envelope's trace header is a
-//! [`Carrier`](crate::trace::Carrier) in its binary encoding (W3C trace context plus bounded
-//! baggage; see `docs/mesh.md`), at most [`MAX_TRACE`](super::envelope::MAX_TRACE) bytes.
+//! [`Carrier`] in its binary encoding (W3C trace context plus bounded
+//! baggage; see `docs/mesh.md`), at most [`MAX_TRACE`] bytes.
 
 use super::envelope::MAX_TRACE;
 use crate::trace::Carrier;
