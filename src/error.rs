@@ -56,3 +56,9 @@ pub enum Error {
     #[error("telemetry shutdown failed: {0}")]
     Shutdown(String),
 }
+
+impl From<crate::export::ExportError> for Error {
+    fn from(e: crate::export::ExportError) -> Error {
+        Error::Exporter { signal: e.signal, endpoint: e.endpoint, reason: e.reason }
+    }
+}

@@ -42,20 +42,31 @@
 //! - [`sim`]: the simulated node `bitcraps-node` runs (games, bets, consensus, peers).
 #![deny(missing_docs)]
 
+#[cfg(feature = "alerting")]
 pub mod alerting;
 pub mod config;
 mod error;
 pub mod export;
+#[cfg(feature = "health")]
 pub mod health;
 pub mod logging;
 pub mod mesh;
 pub mod metrics;
 pub mod semconv;
+// The servers are public for the node (its binaries, tests and benches serve with them);
+// without the `node` feature they are the SDK's own business.
+#[cfg(all(feature = "http-server", feature = "node"))]
 pub mod server;
+#[cfg(all(feature = "http-server", not(feature = "node")))]
+mod server;
+#[cfg(feature = "node")]
 pub mod sim;
 mod telemetry;
 pub mod trace;
 
+// The entry points at the root, as re-exports (rustdoc links them to their one home in
+// `config`), so `bitcraps_otel::Config` and `bitcraps_otel::config::Config` are one type.
+#[doc(no_inline)]
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use error::Error;
 pub use telemetry::{init, init_with, Telemetry, TelemetryBuilder, SHUTDOWN_DEADLINE};

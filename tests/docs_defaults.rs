@@ -203,6 +203,13 @@ fn check(var: &str, d: &str) -> Result<(), String> {
             same(var, d, with_endpoint().otlp().map_or("", |o| o.temporality.as_str()))
         }
         "OTEL_METRICS_EXEMPLAR_FILTER" => same(var, d, c.exemplar_filter().as_str()),
+        "OTEL_TRACES_SAMPLER" => same(var, d, c.traces_sampler().as_str()),
+        "OTEL_TRACES_SAMPLER_ARG" => {
+            // With a ratio sampler and no argument, the ratio is the documented default.
+            let r = config(&[("OTEL_TRACES_SAMPLER", "traceidratio")]).traces_sampler();
+            same(var, d, format!("{r}").trim_start_matches("traceidratio(").trim_end_matches(')'))
+        }
+        "OTEL_PROPAGATORS" => same(var, d, c.propagators().iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")),
         "OTEL_EXPORTER_PROMETHEUS_HOST" => {
             same(var, d, c.prometheus_addr().map_or("off".into(), |a| a.ip().to_string()))
         }

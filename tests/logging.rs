@@ -2,9 +2,10 @@
 //! format, per-module levels, bad directives, redaction of every secret name, the macros'
 //! events, and correlation contexts that never mix between concurrent tasks.
 
+use bitcraps_otel::config::LogFormat;
 use bitcraps_otel::logging::pipeline::ScrubbingSpanProcessor;
 use bitcraps_otel::logging::{
-    CorrelationContext, LogFormat, LoggingBuilder, LoggingError, Redactor, DEFAULT_SECRET_FIELDS, REDACTED,
+    CorrelationContext, LoggingBuilder, LoggingError, Redactor, DEFAULT_SECRET_FIELDS, REDACTED,
 };
 use bitcraps_otel::{Config, ConfigBuilder, ConfigError};
 use opentelemetry::trace::TraceContextExt;

@@ -3,8 +3,9 @@
 //! parent, `tracing` interop both ways, log lines carrying span ids, and hostile input
 //! (headers, carrier bytes) giving a fresh root without a panic.
 
+use bitcraps_otel::config::LogFormat;
 use bitcraps_otel::config::{Propagator, TraceSampler};
-use bitcraps_otel::logging::{LogFormat, LoggingBuilder};
+use bitcraps_otel::logging::LoggingBuilder;
 use bitcraps_otel::semconv::{
     AttributeEnum, BetType, ConsensusOutcome, ConsensusVote, GameType, MessageKind, PeerTransport,
 };

@@ -9,8 +9,7 @@
 //! use bitcraps_otel::alerting::{AlertCondition, AlertRule, AlertSeverity, AlertingConfig, AlertingSystem, LogNotifier};
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // BITCRAPS_ALERTING=1 makes init() register the reader the engine collects through.
-//! std::env::set_var("BITCRAPS_ALERTING", "1");
+//! // init() registers the reader the engine collects through; start() finds it.
 //! let telemetry = bitcraps_otel::init()?;
 //! let mut alerting = AlertingSystem::new(AlertingConfig::default()); // predefined rules on
 //! alerting.add_notifier("log", Arc::new(LogNotifier));
@@ -40,6 +39,7 @@ mod condition;
 mod cycle;
 mod engine;
 pub mod enhanced_notifications;
+mod error;
 mod file;
 mod identity;
 mod inhibit;
@@ -66,6 +66,7 @@ pub(crate) mod yamlguard;
 
 pub use amconfig::{alertmanager_yaml, AmConfigOptions, ALERTMANAGER_CONFIG_HEADER};
 pub use condition::{AlertCondition, Threshold};
+pub use error::AlertError;
 pub use file::{load_rules_file, parse_rules, parse_rules_with_env, RuleFileError, RuleSet, BUILTIN_CHANNELS};
 pub use identity::{alert_labels, node_labels};
 pub use inhibit::InhibitRule;
@@ -87,52 +88,3 @@ pub use silence::{
 };
 pub use state::{Alert, AlertState, Fingerprint};
 pub use system::{AlertingConfig, AlertingSystem, CycleSummary};
-
-/// Everything the alerting API can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum AlertError {
-    /// A rule names a metric the semconv registry does not define (raw or derived).
-    #[error("alert rule `{rule}`: unknown metric `{metric}` (not in the semconv registry; see semconv::METRICS and semconv::DERIVED)")]
-    UnknownMetric {
-        /// The rule.
-        rule: String,
-        /// The name it gave.
-        metric: String,
-    },
-    /// A rule field has a value the engine cannot use.
-    #[error("alert rule `{rule}`: {field}: {reason}")]
-    InvalidRule {
-        /// The rule.
-        rule: String,
-        /// The field at fault.
-        field: &'static str,
-        /// Why.
-        reason: String,
-    },
-    /// No metric reader to collect from: telemetry was started without alerting.
-    #[error("no alert metric reader: start telemetry with BITCRAPS_ALERTING=1 or TelemetryBuilder::alerting(true), or attach() one")]
-    NoReader,
-    /// `start` was called outside a tokio runtime.
-    #[error("the alerting system must be started inside a tokio runtime")]
-    NoRuntime,
-    /// Collecting from the reader failed (e.g. the meter provider was shut down).
-    #[error("collecting metrics for alerting failed: {0}")]
-    Collect(String),
-    /// A rules file could not be read or is invalid.
-    #[error(transparent)]
-    File(#[from] RuleFileError),
-    /// A notification channel of a rules file cannot be built.
-    #[error(transparent)]
-    Channel(#[from] channels::ChannelError),
-    /// A route or escalation policy has a value past its bound (see [`limits`]).
-    #[error("routing: {field}: {reason}")]
-    InvalidRouting {
-        /// The field at fault, e.g. `routes[0].group_wait`.
-        field: String,
-        /// Why.
-        reason: String,
-    },
-    /// An evaluation cycle panicked (the panic was caught; the engine goes on).
-    #[error("alert evaluation panicked: {0}")]
-    Panicked(String),
-}

@@ -1,9 +1,10 @@
 //! [`AlertReader`]: the OpenTelemetry metric reader the alert engine collects through.
 //!
 //! It wraps an SDK `ManualReader` (cumulative temporality) in an `Arc`, so the same reader is
-//! registered with the meter provider and kept by the engine. [`crate::TelemetryBuilder::alerting`]
-//! (or `BITCRAPS_ALERTING=1` with [`crate::init`]) registers one and publishes it, and
-//! [`super::AlertingSystem::start`] picks it up. Counters and histograms cost nothing per
+//! registered with the meter provider and kept by the engine. The [`crate::Telemetry`] guard
+//! owns the one [`crate::init`] registers and hands it out ([`crate::Telemetry::alert_reader`]);
+//! while the guard lives, [`AlertReader::global`] finds it too, so the reference's
+//! [`super::AlertingSystem::start`] needs no handle. Shutting the guard down withdraws it. Counters and histograms cost nothing per
 //! measurement for an extra reader; histograms, which live outside the SDK, are read from the
 //! sources given to [`AlertReader::attach_histograms`] ([`crate::init`] attaches its metrics).
 
@@ -99,7 +100,7 @@ impl AlertReader {
         Ok(f(&rm, &histograms))
     }
 
-    /// The reader [`crate::init`] registered for alerting, if it did.
+    /// The reader of the live [`crate::Telemetry`] guard, if there is one and it registered it.
     pub fn global() -> Option<AlertReader> {
         GLOBAL.read().ok().and_then(|g| g.clone())
     }

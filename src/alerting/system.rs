@@ -235,8 +235,8 @@ impl AlertingSystem {
     }
 
     /// Starts evaluating in the background on the current tokio runtime, reading through the
-    /// reader [`crate::init`] registered (`BITCRAPS_ALERTING=1`, or
-    /// [`crate::TelemetryBuilder::alerting`]) unless one was [`attach`](Self::attach)ed.
+    /// reader the live [`crate::Telemetry`] guard owns (registered unless
+    /// [`crate::TelemetryBuilder::alerting`]`(false)`) unless one was [`attach`](Self::attach)ed.
     pub async fn start(&mut self) -> Result<(), AlertError> {
         self.start_background()
     }

@@ -257,8 +257,8 @@ async fn run(args: Args) -> ExitCode {
     let format = telemetry.config().log_format();
     let summary_task = output::summary_interval(args.summary, format).map(|every| {
         let style = match format {
-            bitcraps_otel::logging::LogFormat::Json => summary::Style::Fields,
-            bitcraps_otel::logging::LogFormat::Pretty => summary::Style::Sentence,
+            bitcraps_otel::config::LogFormat::Json => summary::Style::Fields,
+            bitcraps_otel::config::LogFormat::Pretty => summary::Style::Sentence,
         };
         summary::spawn(every, style, sim.progress(), _alerting.clone())
     });

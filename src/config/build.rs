@@ -34,7 +34,15 @@ impl ConfigBuilder {
                 constant_labels.insert("node_id".into(), id);
             }
         }
+        let prometheus_field =
+            [self.prometheus_addr.as_ref().map(|s| s.field), self.prometheus_host.as_ref().map(|s| s.field)]
+                .into_iter()
+                .chain([self.prometheus_port.as_ref().map(|s| s.field)])
+                .flatten()
+                .next();
         let prometheus_addr = prometheus_addr(self.prometheus_addr, self.prometheus_host, self.prometheus_port)?;
+        const NO_BRIDGE: &str = "`off`: this build has no Prometheus bridge (cargo feature `prometheus`)";
+        let prometheus_addr = built_server(prometheus_addr, prometheus_field, cfg!(feature = "prometheus"), NO_BRIDGE)?;
         let interval = |s: Option<Setting<Duration>>, default: Duration, allow_zero: bool| match s {
             None => Ok(default),
             Some(s) => {
@@ -42,8 +50,11 @@ impl ConfigBuilder {
                 check_interval(s.resolve(parse_human_duration)?, field, allow_zero)
             }
         };
+        let health_field = self.health_addr.as_ref().map(|s| s.field);
+        let health_addr = self.health_addr.map_or(Ok(defaults.health.addr), |s| s.resolve(parse_optional_addr))?;
+        const NO_HEALTH: &str = "`off`: this build has no health endpoints (cargo feature `health`)";
         let health = HealthConfig {
-            addr: self.health_addr.map_or(Ok(defaults.health.addr), |s| s.resolve(parse_optional_addr))?,
+            addr: built_server(health_addr, health_field, cfg!(feature = "health"), NO_HEALTH)?,
             cache_ttl: interval(self.health_cache_ttl, defaults.health.cache_ttl, true)?,
             check_timeout: interval(self.health_check_timeout, defaults.health.check_timeout, false)?,
             drain_period: interval(self.drain_period, defaults.health.drain_period, true)?,
@@ -70,7 +81,7 @@ impl ConfigBuilder {
         let log_format = match self.log_format {
             None => defaults.log_format,
             Some(s) => s.resolve(|t, field| {
-                crate::logging::LogFormat::parse(t).ok_or(ConfigError::Value {
+                super::LogFormat::parse(t).ok_or(ConfigError::Value {
                     field,
                     value: t.into(),
                     expected: "`json` or `pretty`",
@@ -137,6 +148,21 @@ impl ConfigBuilder {
             redacted_fields,
             install_logging,
         })
+    }
+}
+
+/// The address of a server this build may lack: without its cargo feature there is no default,
+/// and an address given explicitly is an error naming the field (not silently ignored).
+fn built_server(
+    addr: Option<SocketAddr>,
+    field: Option<&'static str>,
+    built: bool,
+    expected: &'static str,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    match (built, addr, field) {
+        (true, addr, _) => Ok(addr),
+        (false, Some(a), Some(field)) => Err(ConfigError::Value { field, value: a.to_string(), expected }),
+        (false, _, _) => Ok(None),
     }
 }
 

@@ -52,7 +52,7 @@ pub struct ConfigBuilder {
     pub(super) health_check_timeout: Option<Setting<Duration>>,
     pub(super) drain_period: Option<Setting<Duration>>,
     pub(super) log_filter: Option<Setting<String>>,
-    pub(super) log_format: Option<Setting<crate::logging::LogFormat>>,
+    pub(super) log_format: Option<Setting<super::LogFormat>>,
     pub(super) redacted_fields: Vec<(String, &'static str)>,
     pub(super) install_logging: Option<Setting<bool>>,
     pub(super) server_limits: super::limits::LimitSettings,
@@ -224,7 +224,7 @@ impl ConfigBuilder {
         self
     }
     /// JSON (default) or human-readable log lines.
-    pub fn log_format(mut self, format: crate::logging::LogFormat) -> Self {
+    pub fn log_format(mut self, format: super::LogFormat) -> Self {
         self.log_format = Setting::value(format, "log_format");
         self
     }

@@ -70,7 +70,8 @@ pub struct HealthConfig {
 impl Default for HealthConfig {
     fn default() -> Self {
         HealthConfig {
-            addr: Some(SocketAddr::from(([0, 0, 0, 0], 8080))),
+            // No health endpoints in a build without them (cargo feature `health`).
+            addr: cfg!(feature = "health").then(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
             cache_ttl: Duration::from_secs(2),
             check_timeout: Duration::from_secs(2),
             drain_period: Duration::from_secs(5),
@@ -94,7 +95,7 @@ pub struct Config {
     pub(crate) sdk_disabled: bool,
     pub(crate) health: HealthConfig,
     pub(crate) log_filter: String,
-    pub(crate) log_format: crate::logging::LogFormat,
+    pub(crate) log_format: LogFormat,
     pub(crate) redacted_fields: Vec<String>,
     pub(crate) install_logging: bool,
     pub(crate) server_limits: ServerLimits,
@@ -180,7 +181,7 @@ impl Config {
         out
     }
     /// JSON or human-readable log lines.
-    pub fn log_format(&self) -> crate::logging::LogFormat {
+    pub fn log_format(&self) -> LogFormat {
         self.log_format
     }
     /// Secret field names beyond [`crate::logging::DEFAULT_SECRET_FIELDS`].
@@ -222,14 +223,15 @@ impl Default for Config {
             resource_attributes: Vec::new(),
             node_id_explicit: false,
             constant_labels: BTreeMap::new(),
-            prometheus_addr: Some(SocketAddr::from(([0, 0, 0, 0], 9090))),
+            // No bridge in a build without it (cargo feature `prometheus`).
+            prometheus_addr: cfg!(feature = "prometheus").then(|| SocketAddr::from(([0, 0, 0, 0], 9090))),
             collection_interval: DEFAULT_COLLECTION_INTERVAL,
             otlp: None,
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
             sdk_disabled: false,
             health: HealthConfig::default(),
             log_filter: "info".into(),
-            log_format: crate::logging::LogFormat::Json,
+            log_format: LogFormat::Json,
             redacted_fields: Vec::new(),
             install_logging: true,
             server_limits: ServerLimits::default(),
@@ -246,6 +248,7 @@ mod env;
 mod error;
 mod exemplar;
 mod limits;
+mod log_format;
 mod otlp;
 mod otlp_settings;
 mod parse;
@@ -263,6 +266,8 @@ pub use builder::ConfigBuilder;
 pub use error::{quote, ConfigError, QUOTE_LIMIT};
 pub use exemplar::ExemplarFilter;
 pub use limits::{ServerLimits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+pub(crate) use log_format::parse_filter;
+pub use log_format::LogFormat;
 pub use otlp::{
     Compression, Exporter, OtlpConfig, OtlpProtocol, OtlpSignal, Secret, Signal, Sources, TemporalityPreference,
     TlsFiles, DEFAULT_METRIC_EXPORT_TIMEOUT, DEFAULT_OTLP_TIMEOUT,

@@ -244,7 +244,7 @@ pub(super) fn check_log_filter(text: &str, field: &'static str) -> Result<String
         });
     }
     let normalized = out.join(",");
-    crate::logging::subscriber::parse_filter(&normalized).map_err(|e| bad(super::quote(&e.to_string())))?;
+    super::parse_filter(&normalized).map_err(|e| bad(super::quote(&e.to_string())))?;
     Ok(if normalized.is_empty() { "info".into() } else { normalized })
 }
 

@@ -134,7 +134,7 @@ fn quieted_sdk_targets_parse_and_yield_to_named_ones() {
     {
         let c = Config::builder().log_filter(given).build().expect("valid");
         let d = c.log_directives();
-        crate::logging::subscriber::parse_filter(&d).unwrap_or_else(|e| panic!("{d}: {e}"));
+        super::parse_filter(&d).unwrap_or_else(|e| panic!("{d}: {e}"));
         assert!(d.starts_with(given), "{d}");
     }
     let d = Config::builder().log_filter("warn,opentelemetry-otlp=info").build().expect("valid").log_directives();

@@ -190,3 +190,94 @@ impl Propagator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigBuilder;
+
+    fn from_env(vars: &[(&str, &str)]) -> Result<crate::Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ConfigBuilder::from_lookup(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).build()
+    }
+
+    fn sampler(value: &str, arg: Option<&str>) -> Result<TraceSampler, ConfigError> {
+        let mut vars = vec![("OTEL_TRACES_SAMPLER", value)];
+        vars.extend(arg.map(|a| ("OTEL_TRACES_SAMPLER_ARG", a)));
+        from_env(&vars).map(|c| c.traces_sampler())
+    }
+
+    #[test]
+    fn every_sampler_value_is_read_from_the_environment() {
+        assert_eq!(sampler("always_on", None), Ok(TraceSampler::AlwaysOn));
+        assert_eq!(sampler(" ALWAYS_OFF ", None), Ok(TraceSampler::AlwaysOff));
+        assert_eq!(sampler("traceidratio", Some("0.5")), Ok(TraceSampler::TraceIdRatio(0.5)));
+        assert_eq!(sampler("traceidratio", None), Ok(TraceSampler::TraceIdRatio(1.0)));
+        assert_eq!(sampler("parentbased_always_on", None), Ok(TraceSampler::ParentBasedAlwaysOn));
+        assert_eq!(sampler("parentbased_always_off", Some("ignored")), Ok(TraceSampler::ParentBasedAlwaysOff));
+        assert_eq!(sampler("parentbased_traceidratio", Some("0")), Ok(TraceSampler::ParentBasedTraceIdRatio(0.0)));
+        assert_eq!(sampler("parentbased_traceidratio", Some(" 1 ")), Ok(TraceSampler::ParentBasedTraceIdRatio(1.0)));
+        assert_eq!(from_env(&[]).map(|c| c.traces_sampler()), Ok(TraceSampler::ParentBasedAlwaysOn), "default");
+        for s in [
+            TraceSampler::AlwaysOn,
+            TraceSampler::AlwaysOff,
+            TraceSampler::TraceIdRatio(0.25),
+            TraceSampler::ParentBasedAlwaysOn,
+            TraceSampler::ParentBasedAlwaysOff,
+            TraceSampler::ParentBasedTraceIdRatio(0.25),
+        ] {
+            assert_eq!(TraceSampler::parse(s.as_str(), Some("0.25")), Ok(s), "{s} round-trips its spelling");
+        }
+    }
+
+    #[test]
+    fn every_bad_sampler_value_is_an_error_naming_its_variable() {
+        for bad in ["sometimes", "jaeger_remote", "parentbased_jaeger_remote", "xray", "always-on", "on"] {
+            let err = sampler(bad, None).unwrap_err();
+            assert!(matches!(err, ConfigError::Value { field: "OTEL_TRACES_SAMPLER", .. }), "{bad}: {err:?}");
+            assert!(err.to_string().contains("parentbased_traceidratio"), "{err}");
+        }
+        for (s, bad_arg) in [
+            ("traceidratio", "1.5"),
+            ("traceidratio", "-0.1"),
+            ("parentbased_traceidratio", "half"),
+            ("parentbased_traceidratio", "NaN"),
+        ] {
+            let err = sampler(s, Some(bad_arg)).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Value { field: "OTEL_TRACES_SAMPLER_ARG", .. }),
+                "{s}={bad_arg}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_builder_methods_override_the_environment() {
+        let c = ConfigBuilder::from_lookup(|k| match k {
+            "OTEL_TRACES_SAMPLER" => Some("bogus".into()),
+            "OTEL_PROPAGATORS" => Some("bogus".into()),
+            _ => None,
+        })
+        .traces_sampler(TraceSampler::AlwaysOff)
+        .propagators([Propagator::B3])
+        .build()
+        .expect("the setters replace the bad environment values");
+        assert_eq!((c.traces_sampler(), c.propagators()), (TraceSampler::AlwaysOff, &[Propagator::B3][..]));
+    }
+
+    #[test]
+    fn propagators_are_read_from_the_environment_and_bad_ones_name_the_variable() {
+        let list = |v: &str| from_env(&[("OTEL_PROPAGATORS", v)]).map(|c| c.propagators().to_vec());
+        assert_eq!(
+            list("tracecontext,baggage,b3,b3multi"),
+            Ok(vec![Propagator::TraceContext, Propagator::Baggage, Propagator::B3, Propagator::B3Multi])
+        );
+        assert_eq!(list("B3, b3"), Ok(vec![Propagator::B3]));
+        assert_eq!(list("none"), Ok(vec![]));
+        assert_eq!(from_env(&[]).map(|c| c.propagators().to_vec()), Ok(Propagator::DEFAULT.to_vec()));
+        for bad in ["xray", "jaeger", "ottrace", "none,b3", "tracecontext;baggage"] {
+            let err = list(bad).unwrap_err();
+            assert!(matches!(err, ConfigError::Value { field: "OTEL_PROPAGATORS", .. }), "{bad}: {err:?}");
+        }
+    }
+}

@@ -9,13 +9,13 @@ use crate::export::otlp_metrics::{HistogramSources, OtlpMetricExporter};
 use crate::export::otlp_reporting::{CauseSlot, RecordingClient, Reporting};
 use crate::export::otlp_tls::TlsMaterial;
 use crate::export::status::ExportStatus;
-use crate::Error;
+use crate::export::ExportError;
 use opentelemetry_otlp::{LogExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::metrics::{PeriodicReader, Temporality};
 use std::collections::HashMap;
 
-fn build_error(signal: &OtlpSignal) -> impl Fn(String) -> Error + '_ {
-    move |reason| Error::Exporter { signal: signal.signal.as_str(), endpoint: signal.endpoint_for_display(), reason }
+fn build_error(signal: &OtlpSignal) -> impl Fn(String) -> ExportError + '_ {
+    move |reason| ExportError { signal: signal.signal.as_str(), endpoint: signal.endpoint_for_display(), reason }
 }
 
 fn compression(c: Compression) -> opentelemetry_otlp::Compression {
@@ -36,7 +36,7 @@ pub(crate) fn temporality(p: TemporalityPreference) -> Temporality {
 }
 
 /// gRPC metadata from the signal's headers.
-fn metadata(signal: &OtlpSignal) -> Result<tonic::metadata::MetadataMap, Error> {
+fn metadata(signal: &OtlpSignal) -> Result<tonic::metadata::MetadataMap, ExportError> {
     let mut map = tonic::metadata::MetadataMap::new();
     for (name, value) in &signal.headers {
         // Names and values were validated by the configuration; parsing cannot fail on them.
@@ -59,7 +59,7 @@ fn http_headers(signal: &OtlpSignal) -> HashMap<String, String> {
 /// reqwest's blocking client with the signal's timeout and TLS material, remembering why a
 /// request failed in `last`. Built on a thread of its own: the blocking client starts (and
 /// later drops) a runtime, which panics inside one.
-fn blocking_client(signal: &OtlpSignal, tls: &TlsMaterial, last: CauseSlot) -> Result<RecordingClient, Error> {
+fn blocking_client(signal: &OtlpSignal, tls: &TlsMaterial, last: CauseSlot) -> Result<RecordingClient, ExportError> {
     let (certs, identity) = tls.reqwest().map_err(build_error(signal))?;
     let timeout = signal.timeout;
     let built = std::thread::spawn(move || {
@@ -121,7 +121,7 @@ pub fn metric_reader(
     config: &OtlpConfig,
     runtime: tokio::runtime::Handle,
     histograms: HistogramSources,
-) -> Result<Option<PeriodicReader<OtlpMetricExporter>>, Error> {
+) -> Result<Option<PeriodicReader<OtlpMetricExporter>>, ExportError> {
     let Some(signal) = &config.metrics else { return Ok(None) };
     let exporter =
         OtlpMetricExporter::new(signal, config.temporality, config.metric_export_timeout, runtime, histograms)?;
@@ -130,7 +130,7 @@ pub fn metric_reader(
 
 /// The span exporter, `None` when spans are not exported over OTLP. Call inside a tokio
 /// runtime for gRPC (its channel lives there).
-pub fn span_exporter(config: &OtlpConfig) -> Result<Option<Reporting<SpanExporter>>, Error> {
+pub fn span_exporter(config: &OtlpConfig) -> Result<Option<Reporting<SpanExporter>>, ExportError> {
     match &config.traces {
         Some(signal) => build_exporter!(SpanExporter, signal).map(Some),
         None => Ok(None),
@@ -139,7 +139,7 @@ pub fn span_exporter(config: &OtlpConfig) -> Result<Option<Reporting<SpanExporte
 
 /// The log exporter, `None` when log records are not exported over OTLP. Call inside a tokio
 /// runtime for gRPC (its channel lives there).
-pub fn log_exporter(config: &OtlpConfig) -> Result<Option<Reporting<LogExporter>>, Error> {
+pub fn log_exporter(config: &OtlpConfig) -> Result<Option<Reporting<LogExporter>>, ExportError> {
     match &config.logs {
         Some(signal) => build_exporter!(LogExporter, signal).map(Some),
         None => Ok(None),

@@ -9,8 +9,8 @@ use crate::export::otlp_cause::{body_excerpt, from_reqwest, from_tonic};
 use crate::export::otlp_histograms::{append_families, drop_empty_points, Deltas};
 use crate::export::otlp_tls::TlsMaterial;
 use crate::export::status::{Cause, ExportStatus, SignalStatus};
+use crate::export::ExportError;
 use crate::metrics::data::{HistogramFamily, HistogramSource};
-use crate::Error;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -81,8 +81,8 @@ impl std::fmt::Debug for OtlpMetricExporter {
     }
 }
 
-fn build_error(signal: &OtlpSignal, reason: String) -> Error {
-    Error::Exporter { signal: "metrics", endpoint: signal.endpoint_for_display(), reason }
+fn build_error(signal: &OtlpSignal, reason: String) -> ExportError {
+    ExportError { signal: "metrics", endpoint: signal.endpoint_for_display(), reason }
 }
 
 impl OtlpMetricExporter {
@@ -94,7 +94,7 @@ impl OtlpMetricExporter {
         export_timeout: Duration,
         runtime: tokio::runtime::Handle,
         histograms: HistogramSources,
-    ) -> Result<OtlpMetricExporter, Error> {
+    ) -> Result<OtlpMetricExporter, ExportError> {
         let tls = TlsMaterial::load(signal)?;
         let transport = match signal.protocol {
             OtlpProtocol::Grpc => {

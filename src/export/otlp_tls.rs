@@ -2,7 +2,7 @@
 //! and turned into tonic's and reqwest's TLS settings. The system roots are always trusted too.
 
 use crate::config::OtlpSignal;
-use crate::Error;
+use crate::export::ExportError;
 
 /// The PEM bytes a signal's TLS settings name.
 #[derive(Clone, Debug, Default)]
@@ -13,9 +13,9 @@ pub(crate) struct TlsMaterial {
 
 impl TlsMaterial {
     /// Reads the files `signal` names; an unreadable file is an error naming its setting.
-    pub(crate) fn load(signal: &OtlpSignal) -> Result<TlsMaterial, Error> {
+    pub(crate) fn load(signal: &OtlpSignal) -> Result<TlsMaterial, ExportError> {
         let read = |path: &std::path::Path, source: &'static str| {
-            std::fs::read(path).map_err(|e| Error::Exporter {
+            std::fs::read(path).map_err(|e| ExportError {
                 signal: signal.signal.as_str(),
                 endpoint: signal.endpoint_for_display(),
                 reason: format!("{source}: cannot read {}: {e}", crate::config::quote(&path.display().to_string())),

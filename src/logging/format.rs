@@ -11,6 +11,7 @@
 use super::context;
 use super::redact::{Redactor, REDACTED};
 use super::terminal::{self, DIM, RESET};
+use crate::config::LogFormat;
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
@@ -21,37 +22,6 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
-
-/// How log lines are written (`BITCRAPS_LOG_FORMAT`).
-///
-/// ```
-/// use bitcraps_otel::logging::LogFormat;
-/// use bitcraps_otel::Config;
-/// assert_eq!(LogFormat::parse("pretty"), Some(LogFormat::Pretty));
-/// let config = Config::builder().log_format(LogFormat::Pretty).build()?;
-/// assert_eq!(config.log_format(), LogFormat::Pretty);
-/// # Ok::<(), bitcraps_otel::ConfigError>(())
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line, for log shippers (`json`, the default).
-    #[default]
-    Json,
-    /// One human-readable line per event, for people (`pretty`): local time, level, spans,
-    /// target, message, then `key=value` fields; coloured on a terminal.
-    Pretty,
-}
-
-impl LogFormat {
-    /// Parses `json` or `pretty` (case-insensitive).
-    pub fn parse(s: &str) -> Option<LogFormat> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "json" => Some(LogFormat::Json),
-            "pretty" | "text" => Some(LogFormat::Pretty),
-            _ => None,
-        }
-    }
-}
 
 /// The fields of one span, rendered once in the layer's format (and appended to on record).
 struct SpanFields {

@@ -26,17 +26,17 @@
 //! - [`propagation`]: W3C `traceparent` in (axum layer) and out (reqwest helper).
 //! - [`macros`]: `log_performance!`, `log_business_event!`, `log_security_event!`.
 
-pub mod context;
+mod context;
 mod format;
 pub mod macros;
 pub mod pipeline;
+#[cfg(feature = "http-server")]
 pub mod propagation;
-pub mod redact;
-pub mod subscriber;
+mod redact;
+mod subscriber;
 mod terminal;
 
 pub use context::{clear_correlation_context, set_correlation_context, CorrelationContext, CorrelationGuard, Scoped};
-pub use format::LogFormat;
 pub use redact::{Redactor, DEFAULT_SECRET_FIELDS, REDACTED};
 pub use subscriber::LoggingBuilder;
 pub use terminal::stdout_wants_colour;
@@ -118,11 +118,8 @@ pub fn init_logging_with(config: &Config) -> Result<LoggingGuard, LoggingError> 
     install(config, crate::config::resource(config), None)
 }
 
-fn exporter_error(e: crate::Error) -> LoggingError {
-    match e {
-        crate::Error::Exporter { signal, endpoint, reason } => LoggingError::Exporter { signal, endpoint, reason },
-        other => LoggingError::Exporter { signal: "logs", endpoint: String::new(), reason: other.to_string() },
-    }
+fn exporter_error(e: crate::export::ExportError) -> LoggingError {
+    LoggingError::Exporter { signal: e.signal, endpoint: e.endpoint, reason: e.reason }
 }
 
 /// The logging installed now, if a guard that owns it is alive.

@@ -2,9 +2,10 @@
 //! formatter and the OTLP log bridge, composed into one layer; and the process-wide
 //! installation of that layer behind a switch, so a later `init` can replace it.
 
-use super::format::{FormatLayer, LogFormat};
+use super::format::FormatLayer;
 use super::redact::Redactor;
 use super::LoggingError;
+use crate::config::{parse_filter, LogFormat};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -18,7 +19,6 @@ use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
 use tracing_subscriber::registry::Registry;
-use tracing_subscriber::EnvFilter;
 
 /// The composed layer, over the plain registry.
 pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync + 'static>;
@@ -36,15 +36,11 @@ fn exported(meta: &Metadata<'_>) -> bool {
     !NOT_EXPORTED_TARGETS.iter().any(|t| target.starts_with(t))
 }
 
-/// Parses `RUST_LOG`-style directives, refusing anything the filter would otherwise ignore.
-pub fn parse_filter(directives: &str) -> Result<EnvFilter, tracing_subscriber::filter::ParseError> {
-    EnvFilter::builder().with_default_directive(LevelFilter::INFO.into()).parse(directives)
-}
-
 /// Builds the layer stack. Cloneable, so the same settings can be rebuilt without export.
 ///
 /// ```
-/// use bitcraps_otel::logging::{LogFormat, LoggingBuilder};
+/// use bitcraps_otel::config::LogFormat;
+/// use bitcraps_otel::logging::LoggingBuilder;
 ///
 /// let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
 /// let sink = buffer.clone();

@@ -233,5 +233,5 @@ impl Reading {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "prometheus"))]
 mod tests;

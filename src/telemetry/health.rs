@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub(super) fn start_health(
     config: &Config,
     provider: &SdkMeterProvider,
-    prometheus: Option<&ServerHandle>,
+    prometheus: Option<std::net::SocketAddr>,
     handle: &tokio::runtime::Handle,
 ) -> Result<Health, Error> {
     use opentelemetry::metrics::MeterProvider as _;
@@ -21,8 +21,8 @@ pub(super) fn start_health(
     // The SDK's own parts only degrade readiness: a node that cannot export telemetry can
     // still play craps, and pulling it from service would not fix the exporter.
     let mut own: Vec<Arc<dyn HealthCheck>> = Vec::new();
-    if let Some(server) = prometheus {
-        own.push(Arc::new(TcpServingCheck::new("prometheus_bridge", server.local_addr(), false)));
+    if let Some(addr) = prometheus {
+        own.push(Arc::new(TcpServingCheck::new("prometheus_bridge", addr, false)));
     }
     if config.otlp.is_some() {
         // The same state the export WARN lines describe, for every signal's exporter.

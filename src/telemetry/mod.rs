@@ -1,21 +1,29 @@
 //! [`init`], [`init_with`] and the [`Telemetry`] guard that owns every provider and server.
 
+#[cfg(feature = "health")]
 mod health;
 mod runtime;
 mod shutdown;
 
+#[cfg(feature = "health")]
 use health::{start_health, Health};
 use runtime::Runtimes;
 pub use shutdown::SHUTDOWN_DEADLINE;
 
+#[cfg(feature = "alerting")]
 use crate::alerting::AlertReader;
 use crate::config::resource;
 use crate::config::Config;
 use crate::export::otlp_metrics::HistogramSources;
+#[cfg(feature = "prometheus")]
 use crate::export::prometheus::PrometheusBridge;
+#[cfg(feature = "health")]
 use crate::health::HealthChecker;
 use crate::metrics::{probe::DeviceProbe, Metrics, MetricsOptions};
-use crate::server::{self, ServerHandle};
+#[cfg(feature = "prometheus")]
+use crate::server;
+#[cfg(feature = "http-server")]
+use crate::server::ServerHandle;
 use crate::Error;
 use opentelemetry_sdk::metrics::{Instrument, SdkMeterProvider, Stream};
 use std::net::SocketAddr;
@@ -77,6 +85,7 @@ pub fn init_with(config: Config) -> Result<Telemetry, Error> {
 pub struct TelemetryBuilder {
     config: Config,
     device_probe: Option<Arc<dyn DeviceProbe>>,
+    #[cfg_attr(not(feature = "alerting"), allow(dead_code))]
     alerting: bool,
 }
 
@@ -92,6 +101,7 @@ impl TelemetryBuilder {
         self
     }
 
+    #[cfg(feature = "alerting")]
     /// Whether to register the metric reader the alert engine collects through (on by default;
     /// [`Telemetry::alert_reader`] hands it out and [`crate::alerting::AlertingSystem::start`]
     /// finds it). Turn it off only for a process that never evaluates alerts.
@@ -141,22 +151,27 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
         // instrumented code needs no `if`.
         let provider = SdkMeterProvider::builder().build();
         let metrics = Metrics::new(&provider, MetricsOptions { system_metrics: false, ..Default::default() });
-        let health = Health::detached(&config);
-        return Ok(Telemetry::assemble(config, runtimes, provider, metrics, None, None)
-            .with_logging(logging)
-            .with_traces(traces)
-            .with_health(health)
-            .with_alert_reader(None));
+        let telemetry =
+            Telemetry::assemble(config, runtimes, provider, metrics).with_logging(logging).with_traces(traces);
+        #[cfg(feature = "health")]
+        let telemetry = {
+            let health = Health::detached(&telemetry.config);
+            telemetry.with_health(health)
+        };
+        return Ok(telemetry);
     }
 
     let limit = config.cardinality_limit;
+    #[allow(unused_mut)] // no reader is added when every reader's feature is off
     let mut provider = SdkMeterProvider::builder()
         .with_resource(resource(&config))
         // One limit for every instrument: past it, new attribute sets land in the
         // `otel.metric.overflow` series instead of growing memory.
         .with_view(move |_: &Instrument| Stream::builder().with_cardinality_limit(limit).build().ok());
 
+    #[cfg(feature = "prometheus")]
     let mut bridge = None;
+    #[cfg(feature = "prometheus")]
     if config.prometheus_addr.is_some() {
         let (b, reader) = PrometheusBridge::new(config.constant_labels.clone()).map_err(|e| Error::Exporter {
             signal: "metrics",
@@ -172,10 +187,14 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
             provider = provider.with_reader(reader);
         }
     }
+    #[cfg(feature = "alerting")]
     let alert_reader = alerting.then(AlertReader::new);
+    #[cfg(feature = "alerting")]
     if let Some(reader) = &alert_reader {
         provider = provider.with_reader(reader.clone());
     }
+    #[cfg(not(feature = "alerting"))]
+    let _ = alerting;
     let provider = provider.build();
     let metrics = Metrics::new(
         &provider,
@@ -186,9 +205,18 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
             exemplar_filter: config.exemplar_filter(),
         },
     );
-    attach_histograms(&metrics, bridge.as_ref(), alert_reader.as_ref());
+    // Histograms live outside the SDK: every consumer reads them from the metrics handle.
+    #[cfg(feature = "prometheus")]
+    if let Some(bridge) = &bridge {
+        bridge.attach(&metrics);
+    }
+    #[cfg(feature = "alerting")]
+    if let Some(reader) = &alert_reader {
+        reader.attach_histograms(metrics.histogram_source());
+    }
     histogram_sources.attach(metrics.histogram_source());
 
+    #[cfg(feature = "prometheus")]
     let prometheus = match (&bridge, config.prometheus_addr) {
         (Some(b), Some(addr)) => match server::serve("prometheus", addr, b.router(), config.server_limits, &handle) {
             Ok(s) => Some(s),
@@ -202,34 +230,26 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
 
     opentelemetry::global::set_meter_provider(provider.clone());
     Metrics::set_global(Some(metrics.clone()));
+    #[cfg(feature = "health")]
+    let health_provider = provider.clone();
+    let telemetry = Telemetry::assemble(config, runtimes, provider, metrics).with_logging(logging).with_traces(traces);
+    #[cfg(feature = "prometheus")]
+    let telemetry = telemetry.with_prometheus(bridge, prometheus);
     // The guard owns the reader; the global is only the reference's `AlertingSystem::start()` path.
-    AlertReader::set_global(alert_reader.clone());
-    let health = match start_health(&config, &provider, prometheus.as_ref(), &handle) {
-        Ok(h) => h,
-        Err(e) => {
-            let _ = provider.shutdown();
-            return Err(e);
-        }
+    #[cfg(feature = "alerting")]
+    let telemetry = {
+        AlertReader::set_global(alert_reader.clone());
+        telemetry.with_alert_reader(alert_reader)
     };
-    Ok(Telemetry::assemble(config, runtimes, provider, metrics, bridge, prometheus)
-        .with_logging(logging)
-        .with_traces(traces)
-        .with_health(health)
-        .with_alert_reader(alert_reader))
-}
-
-/// Histograms live outside the SDK: every consumer reads them from the metrics handle.
-fn attach_histograms(
-    metrics: &Metrics,
-    bridge: Option<&PrometheusBridge>,
-    alert_reader: Option<&crate::alerting::AlertReader>,
-) {
-    if let Some(bridge) = bridge {
-        bridge.attach(metrics);
-    }
-    if let Some(reader) = alert_reader {
-        reader.attach_histograms(metrics.histogram_source());
-    }
+    // On failure the half-built guard drops, which stops what started and unpublishes the globals.
+    #[cfg(feature = "health")]
+    let telemetry = {
+        let health = start_health(&telemetry.config, &health_provider, telemetry.prometheus_addr(), &handle)?;
+        telemetry.with_health(health)
+    };
+    #[cfg(not(feature = "health"))]
+    let _ = handle;
+    Ok(telemetry)
 }
 
 /// The guard [`init`] returns. It owns the meter provider, the Prometheus server and (when
@@ -239,11 +259,15 @@ pub struct Telemetry {
     config: Config,
     metrics: Metrics,
     provider: Option<SdkMeterProvider>,
+    #[cfg(feature = "prometheus")]
     bridge: Option<PrometheusBridge>,
+    #[cfg(feature = "prometheus")]
     prometheus: Option<ServerHandle>,
     logging: Option<crate::logging::LoggingGuard>,
     traces: crate::trace::Traces,
+    #[cfg(feature = "health")]
     health: Option<Health>,
+    #[cfg(feature = "alerting")]
     alert_reader: Option<AlertReader>,
     runtimes: Runtimes,
 }
@@ -258,28 +282,33 @@ impl std::fmt::Debug for Telemetry {
 }
 
 impl Telemetry {
-    fn assemble(
-        config: Config,
-        runtimes: Runtimes,
-        provider: SdkMeterProvider,
-        metrics: Metrics,
-        bridge: Option<PrometheusBridge>,
-        prometheus: Option<ServerHandle>,
-    ) -> Telemetry {
+    fn assemble(config: Config, runtimes: Runtimes, provider: SdkMeterProvider, metrics: Metrics) -> Telemetry {
         Telemetry {
             config,
             metrics,
             provider: Some(provider),
-            bridge,
-            prometheus,
+            #[cfg(feature = "prometheus")]
+            bridge: None,
+            #[cfg(feature = "prometheus")]
+            prometheus: None,
             logging: None,
             traces: crate::trace::Traces::noop(),
+            #[cfg(feature = "health")]
             health: None,
+            #[cfg(feature = "alerting")]
             alert_reader: None,
             runtimes,
         }
     }
 
+    #[cfg(feature = "prometheus")]
+    fn with_prometheus(mut self, bridge: Option<PrometheusBridge>, server: Option<ServerHandle>) -> Telemetry {
+        self.bridge = bridge;
+        self.prometheus = server;
+        self
+    }
+
+    #[cfg(feature = "alerting")]
     fn with_alert_reader(mut self, reader: Option<AlertReader>) -> Telemetry {
         self.alert_reader = reader;
         self
@@ -297,10 +326,12 @@ impl Telemetry {
     /// alerting.attach(telemetry.alert_reader().expect("registered by init").clone());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[cfg(feature = "alerting")]
     pub fn alert_reader(&self) -> Option<&AlertReader> {
         self.alert_reader.as_ref()
     }
 
+    #[cfg(feature = "health")]
     fn with_health(mut self, health: Health) -> Telemetry {
         self.health = Some(health);
         self
@@ -316,18 +347,24 @@ impl Telemetry {
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[cfg(feature = "health")]
     pub fn health(&self) -> Option<&HealthChecker> {
         self.health.as_ref().map(|h| &h.checker)
     }
 
-    /// The address `/health` and `/ready` are served on (port 0 resolved).
+    /// The address `/health` and `/ready` are served on (port 0 resolved; always `None`
+    /// without the `health` feature).
     pub fn health_addr(&self) -> Option<SocketAddr> {
-        self.health.as_ref().and_then(|h| h.server.as_ref()).map(ServerHandle::local_addr)
+        #[cfg(feature = "health")]
+        return self.health.as_ref().and_then(|h| h.server.as_ref()).map(ServerHandle::local_addr);
+        #[cfg(not(feature = "health"))]
+        None
     }
 
     /// Graceful stop: `/ready` turns 503 at once, in-flight work drains for the configured
     /// drain period, then everything is flushed and shut down.
     pub async fn shutdown_gracefully(self) -> Result<(), Error> {
+        #[cfg(feature = "health")]
         if let Some(h) = &self.health {
             h.checker.begin_shutdown();
         }
@@ -385,14 +422,22 @@ impl Telemetry {
         self.provider.as_ref()
     }
 
-    /// The address the Prometheus bridge actually listens on (port 0 resolved).
+    /// The address the Prometheus bridge actually listens on (port 0 resolved; always `None`
+    /// without the `prometheus` feature).
     pub fn prometheus_addr(&self) -> Option<SocketAddr> {
-        self.prometheus.as_ref().map(ServerHandle::local_addr)
+        #[cfg(feature = "prometheus")]
+        return self.prometheus.as_ref().map(ServerHandle::local_addr);
+        #[cfg(not(feature = "prometheus"))]
+        None
     }
 
-    /// What `GET /metrics` would return now, without HTTP.
+    /// What `GET /metrics` would return now, without HTTP (always `None` without the
+    /// `prometheus` feature).
     pub fn render_prometheus(&self) -> Option<String> {
-        self.bridge.as_ref().map(PrometheusBridge::render)
+        #[cfg(feature = "prometheus")]
+        return self.bridge.as_ref().map(PrometheusBridge::render);
+        #[cfg(not(feature = "prometheus"))]
+        None
     }
 
     /// A handle on the runtime the SDK's servers run on.

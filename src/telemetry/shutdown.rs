@@ -6,6 +6,7 @@
 //! and never answers would otherwise hold the process for as long as its retries last.
 
 use super::{Telemetry, INITIALIZED};
+#[cfg(feature = "alerting")]
 use crate::alerting::AlertReader;
 use crate::export::status::ExportStatus;
 use crate::metrics::Metrics;
@@ -51,10 +52,13 @@ impl Telemetry {
 
     pub(super) fn shutdown_inner(&mut self) -> Result<(), Error> {
         let started = Instant::now();
+        #[allow(unused_mut)] // no server without the `prometheus` and `health` features
         let mut servers = Vec::new();
+        #[cfg(feature = "prometheus")]
         if let Some(mut server) = self.prometheus.take() {
             servers.extend(server.stop());
         }
+        #[cfg(feature = "health")]
         if let Some(mut server) = self.health.as_mut().and_then(|h| h.server.take()) {
             servers.extend(server.stop());
         }
@@ -66,6 +70,7 @@ impl Telemetry {
         }
         if provider.is_some() {
             Metrics::set_global(None);
+            #[cfg(feature = "alerting")]
             AlertReader::set_global(None);
         }
         if let Some(l) = logging.as_mut() {

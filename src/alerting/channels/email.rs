@@ -3,36 +3,12 @@
 //! authentication; a `multipart/alternative` message with a text and an HTML part.
 
 use super::delivery::{Delivery, DeliveryOptions, SendError, Transport};
-use super::{alerts, delivery_methods, headline, labels_text, threshold_text, value_text, Secret};
+use super::{alerts, delivery_methods, headline, labels_text, threshold_text, value_text, Secret, SmtpSecurity};
 use crate::alerting::{DeliveryReport, Notification, Notifier, NotifyError};
 use crate::semconv::AlertChannel;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-
-/// How the SMTP connection is protected.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SmtpSecurity {
-    /// Plain connection upgraded with STARTTLS, which is required (default; port 587).
-    #[default]
-    StartTls,
-    /// TLS from the first byte (SMTPS; port 465).
-    ImplicitTls,
-    /// No encryption at all: only for a relay on the same host or a trusted network. Must
-    /// be chosen explicitly; credentials, if any, travel in clear.
-    Plaintext,
-}
-
-impl SmtpSecurity {
-    /// The usual port of the mode.
-    pub fn default_port(self) -> u16 {
-        match self {
-            SmtpSecurity::StartTls => 587,
-            SmtpSecurity::ImplicitTls => 465,
-            SmtpSecurity::Plaintext => 25,
-        }
-    }
-}
 
 /// Mails alerts to a list of recipients.
 ///

@@ -1,7 +1,7 @@
 //! What the node prints and how: the log format it picks (readable on a terminal, JSON
 //! otherwise), the summary interval, and the `--help` text that explains both.
 
-use bitcraps_otel::logging::LogFormat;
+use bitcraps_otel::config::LogFormat;
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
