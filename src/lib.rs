@@ -50,6 +50,7 @@ pub mod export;
 #[cfg(feature = "health")]
 pub mod health;
 pub mod logging;
+#[cfg(feature = "mesh")]
 pub mod mesh;
 pub mod metrics;
 pub mod semconv;

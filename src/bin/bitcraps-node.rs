@@ -340,7 +340,7 @@ fn child_template(args: &Args, config: &bitcraps_otel::Config) -> spawn::ChildTe
     if let Some(path) = &args.alert_rules {
         pass.extend(["--alert-rules".into(), path.display().to_string()]);
     }
-    let pretty = config.log_format() == bitcraps_otel::logging::LogFormat::Pretty;
+    let pretty = config.log_format() == bitcraps_otel::config::LogFormat::Pretty;
     spawn::ChildTemplate {
         args: pass,
         seed: args.seed,
