@@ -143,7 +143,7 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
                     fail(path, &g.id, format!("{id}: enum needs an `other` member for unknown input"));
                 }
                 if a.members.iter().any(|m| !is_label_value_safe(&m.value)) {
-                    fail(path, &g.id, format!("{id}: member values must be [a-z0-9_]"));
+                    fail(path, &g.id, format!("{id}: member values must be [A-Za-z0-9_]"));
                 }
             } else if !a.members.is_empty() {
                 fail(path, &g.id, format!("{id}: only enums have members"));
@@ -210,8 +210,13 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
     s.push_str("/// Metric definitions of the registry.\npub mod metric {\n    use super::*;\n");
     for (path, g) in groups.iter().filter(|(_, g)| g.kind == "metric") {
         let name = g.metric_name.clone().unwrap_or_else(|| fail(path, &g.id, "no metric_name"));
-        if !name.starts_with("bitcraps.") || name.ends_with("total") {
-            fail(path, &g.id, format!("`{name}` must start with `bitcraps.` and carry no `total` suffix"));
+        // OTel's own stable metrics keep OTel's names, so tools built for them work unchanged.
+        let otel_name = OTEL_NAMESPACES.iter().any(|ns| name.starts_with(ns));
+        if !(name.starts_with("bitcraps.") || otel_name) || name.ends_with("total") {
+            fail(path, &g.id, format!("`{name}` must start with `bitcraps.` (or an OTel namespace in OTEL_NAMESPACES) and carry no `total` suffix"));
+        }
+        if otel_name && g.stability.as_deref() != Some("stable") {
+            fail(path, &g.id, "a metric under an OTel namespace mirrors a stable OTel metric: mark it `stable`");
         }
         let instrument = g.instrument.clone().unwrap_or_else(|| fail(path, &g.id, "no instrument"));
         let variant = match instrument.as_str() {
@@ -241,6 +246,7 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
         }
         let mut labels = BTreeSet::new();
         let mut refs = Vec::new();
+        let mut levels = Vec::new();
         for a in &g.attributes {
             let r =
                 a.reference.clone().unwrap_or_else(|| fail(path, &g.id, "metrics use `ref` to registry attributes"));
@@ -251,11 +257,15 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
             if !labels.insert(def.prometheus_label.clone()) {
                 fail(path, &g.id, format!("two attributes map to Prometheus label `{}`", def.prometheus_label));
             }
-            if let Some(level) = &a.requirement_level {
-                if !["required", "recommended", "opt_in"].contains(&level.as_str()) {
-                    fail(path, &g.id, format!("unknown requirement_level `{level}`"));
-                }
-            }
+            // Absent means required: every point carries the attribute.
+            let level = match a.requirement_level.as_deref() {
+                None | Some("required") => "Required",
+                Some("conditionally_required") => "ConditionallyRequired",
+                Some("recommended") => "Recommended",
+                Some("opt_in") => "OptIn",
+                Some(other) => fail(path, &g.id, format!("unknown requirement_level `{other}`")),
+            };
+            levels.push(format!("RequirementLevel::{level}"));
             refs.push(format!("&attribute::{}", const_name(&r)));
         }
         let prom = prometheus_name(&name, &unit, &instrument);
@@ -265,9 +275,10 @@ fn generate(groups: &[(PathBuf, Group)]) -> String {
         let cname = const_name(&name);
         writeln!(
             s,
-            "    /// `{name}` (Prometheus `{prom}`): {brief}\n    pub static {cname}: MetricDef = MetricDef {{ name: {name:?}, prometheus_name: {prom:?}, instrument: Instrument::{variant}, value_type: ValueType::{value_type}, unit: {unit:?}, brief: {brief:?}, stability: Stability::{stability}, attributes: &[{refs}], buckets: &{buckets:?} }};",
+            "    /// `{name}` (Prometheus `{prom}`): {brief}\n    pub static {cname}: MetricDef = MetricDef {{ name: {name:?}, prometheus_name: {prom:?}, instrument: Instrument::{variant}, value_type: ValueType::{value_type}, unit: {unit:?}, brief: {brief:?}, stability: Stability::{stability}, attributes: &[{refs}], requirement_levels: &[{levels}], buckets: &{buckets:?} }};",
             brief = g.brief,
             refs = refs.join(", "),
+            levels = levels.join(", "),
             buckets = g.buckets,
         )
         .ok();
@@ -542,9 +553,14 @@ fn is_label_name(s: &str) -> bool {
         && !s.starts_with("__")
 }
 
+/// Upper case is allowed because OTel spells some vocabularies that way (`GET`, `_OTHER`).
 fn is_label_value_safe(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+/// OTel semantic-convention namespaces whose stable metrics the registry may define under
+/// their OTel names.
+const OTEL_NAMESPACES: &[&str] = &["http.server."];
 
 /// The translation `opentelemetry-prometheus` applies: sanitize, unit suffix, `_total` for
 /// monotonic sums. Only the units the registry may use are listed; any other non-annotation

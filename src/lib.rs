@@ -32,6 +32,8 @@
 //!   [`log_performance!`], [`log_business_event!`] and [`log_security_event!`] macros.
 //! - [`trace`]: typed BitCraps spans ([`trace::Traces`]), the peer-message [`trace::Carrier`],
 //!   and the HTTP propagators.
+//! - [`http`]: the tower layer BitCraps services put on their axum routers: OTel's HTTP server
+//!   metrics by route template, and a server span per request continuing the caller's trace.
 //! - [`health`]: `/health` (liveness) and `/ready` (readiness) with your own dependency checks.
 //! - [`alerting`]: the in-process alert engine (rules, routing, escalation, silences), its
 //!   notification channels (PagerDuty, Slack, Teams, e-mail, SMS, webhooks), and the same rules
@@ -49,6 +51,8 @@ mod error;
 pub mod export;
 #[cfg(feature = "health")]
 pub mod health;
+#[cfg(feature = "http-server")]
+pub mod http;
 pub mod logging;
 #[cfg(feature = "mesh")]
 pub mod mesh;

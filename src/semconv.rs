@@ -93,6 +93,9 @@ pub struct MetricDef {
     pub stability: Stability,
     /// Attributes the metric carries, in the canonical order instruments record them.
     pub attributes: &'static [&'static AttributeDef],
+    /// How each of `attributes` is required (same order): only `Required` ones are on every
+    /// point.
+    pub requirement_levels: &'static [RequirementLevel],
     /// Explicit histogram bucket bounds (histograms only).
     pub buckets: &'static [f64],
 }
@@ -102,6 +105,36 @@ impl MetricDef {
     pub fn prometheus_labels(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.attributes.iter().map(|a| a.prometheus_label)
     }
+
+    /// The Prometheus label names every series of this metric carries (the `Required` ones).
+    ///
+    /// ```
+    /// use bitcraps_otel::semconv::metric;
+    /// // A request no route matched has no `http_route`; every request has a method.
+    /// let always: Vec<_> = metric::HTTP_SERVER_REQUEST_DURATION.required_prometheus_labels().collect();
+    /// assert_eq!(always, ["http_request_method"]);
+    /// ```
+    pub fn required_prometheus_labels(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.attributes
+            .iter()
+            .zip(self.requirement_levels)
+            .filter(|(_, level)| **level == RequirementLevel::Required)
+            .map(|(a, _)| a.prometheus_label)
+    }
+}
+
+/// Whether a metric's points always carry an attribute, as OTel's semantic conventions grade
+/// it. An attribute the registry gives no level is `Required`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequirementLevel {
+    /// On every point.
+    Required,
+    /// On the points where its condition holds (e.g. `http.route` when a route matched).
+    ConditionallyRequired,
+    /// Recorded when available.
+    Recommended,
+    /// Recorded only when the user asks for it.
+    OptIn,
 }
 
 /// The span kind of a registry span.

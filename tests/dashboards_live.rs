@@ -81,14 +81,28 @@ fn every_panel_query_returns_data_from_a_real_prometheus() {
     if let Some(health) = telemetry.health() {
         health.register(alerting.health_check()).expect("alerting check");
     }
+    // An HTTP API on the health server, instrumented as BitCraps services instrument theirs,
+    // so the HTTP panels (http.server.* metrics) have traffic to show.
+    let api = axum::Router::new()
+        .route("/api/games/{id}", axum::routing::get(|| async { "{}" }))
+        .layer(bitcraps_otel::http::ServerLayer::new(telemetry.metrics()));
+    telemetry.health().expect("health server").mount(api);
+    let health_addr = telemetry.health_addr().expect("health address");
     let mut sim = Simulator::new(telemetry.metrics().clone(), SimConfig { rate: 400.0, seed: Some(42) });
     let addr = telemetry.prometheus_addr().expect("bridge address");
     let prometheus = common::start_prometheus(addr);
 
     let started = now();
     let mut last = prometheus.scraped_after(started);
-    for _ in 0..ROUNDS {
+    for round in 0..ROUNDS {
         sim.advance(ROUND);
+        for i in 0..3 {
+            let (status, _) = common::http("GET", health_addr, &format!("/api/games/{round}{i}"));
+            assert_eq!(status, 200, "the mounted API answers");
+        }
+        // Unmatched paths are counted too, without a route (here on the bridge's server).
+        let (status, _) = common::http("GET", addr, &format!("/no-such-page-{round}"));
+        assert_eq!(status, 404);
         last = prometheus.scraped_after(now());
     }
     // Evaluate at the last scrape (plus a millisecond, so it is inside), over a window that

@@ -206,7 +206,7 @@ async fn run(args: Args) -> ExitCode {
         }
         if let Some(options) = api_options {
             let node = telemetry.config().constant_labels().get("node_id").cloned();
-            alerting_ops::serve_api(alerting, health, telemetry.health_addr(), options, node);
+            alerting_ops::serve_api(alerting, health, telemetry.health_addr(), options, node, telemetry.metrics());
         }
     }
     if args.rate > bitcraps_otel::sim::MAX_RATE {

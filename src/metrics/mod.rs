@@ -1,5 +1,5 @@
 //! Typed instruments: the [`Metrics`] handle users record through, one group per concept
-//! (`system`, `network`, `consensus`, `gaming`, `mobile`, `errors`).
+//! (`system`, `network`, `consensus`, `gaming`, `mobile`, `errors`, `http_server`).
 //!
 //! Every instrument is built from its [`crate::semconv`] definition, so no metric name is
 //! ever typed by hand. Attributes with a closed vocabulary are enums, and every attribute set
@@ -31,6 +31,7 @@ mod events;
 mod exposition;
 mod gaming;
 mod histogram;
+mod http;
 mod mobile;
 mod network;
 pub mod probe;
@@ -42,6 +43,7 @@ pub use errors::ErrorMetrics;
 pub use events::EventMetrics;
 pub use exposition::ExpositionMetrics;
 pub use gaming::GamingMetrics;
+pub use http::{HttpServerMetrics, RequestOutcome, CANCELLED, HTTP_SERIES_LIMIT};
 pub use mobile::MobileMetrics;
 pub use network::NetworkMetrics;
 pub use system::{SystemMetrics, SystemSample};
@@ -115,6 +117,7 @@ struct Groups {
     errors: ErrorMetrics,
     events: EventMetrics,
     exposition: ExpositionMetrics,
+    http_server: HttpServerMetrics,
     histograms: Arc<HistogramRegistry>,
 }
 
@@ -141,6 +144,7 @@ impl Metrics {
                 errors: ErrorMetrics::new(&meter),
                 events: EventMetrics::new(&meter, &mut histograms),
                 exposition: ExpositionMetrics::new(&mut histograms),
+                http_server: HttpServerMetrics::new(&meter, &mut histograms),
                 histograms: Arc::new(histograms),
             }),
         }
@@ -212,6 +216,11 @@ impl Metrics {
     /// What serving `/metrics` costs (recorded by the Prometheus bridge).
     pub fn exposition(&self) -> &ExpositionMetrics {
         &self.inner.exposition
+    }
+    /// HTTP server requests: duration and active requests (what [`crate::http::ServerLayer`]
+    /// records).
+    pub fn http_server(&self) -> &HttpServerMetrics {
+        &self.inner.http_server
     }
 }
 

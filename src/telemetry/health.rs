@@ -13,6 +13,7 @@ use std::sync::Arc;
 pub(super) fn start_health(
     config: &Config,
     provider: &SdkMeterProvider,
+    metrics: &crate::metrics::Metrics,
     prometheus: Option<std::net::SocketAddr>,
     handle: &tokio::runtime::Handle,
 ) -> Result<Health, Error> {
@@ -54,7 +55,12 @@ pub(super) fn start_health(
     };
     let server = match config.health.addr {
         Some(addr) => {
-            Some(server::serve("health", addr, crate::health::router(checker.clone()), config.server_limits, handle)?)
+            // `route_layer`: the probes' own routes only (excluded by default, so recorded only
+            // when a user's exclusions say so). Requests falling through to the mounted routes
+            // are recorded by the layer those routes carry, under their own templates; this
+            // layer would see them unmatched.
+            let router = crate::health::router(checker.clone()).route_layer(crate::http::ServerLayer::new(metrics));
+            Some(server::serve("health", addr, router, config.server_limits, handle)?)
         }
         None => None,
     };

@@ -19,6 +19,8 @@ use crate::export::otlp_metrics::HistogramSources;
 use crate::export::prometheus::PrometheusBridge;
 #[cfg(feature = "health")]
 use crate::health::HealthChecker;
+#[cfg(feature = "prometheus")]
+use crate::http::ServerLayer;
 use crate::metrics::{probe::DeviceProbe, Metrics, MetricsOptions};
 #[cfg(feature = "prometheus")]
 use crate::server;
@@ -218,7 +220,13 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
 
     #[cfg(feature = "prometheus")]
     let prometheus = match (&bridge, config.prometheus_addr) {
-        (Some(b), Some(addr)) => match server::serve("prometheus", addr, b.router(), config.server_limits, &handle) {
+        (Some(b), Some(addr)) => match server::serve(
+            "prometheus",
+            addr,
+            b.router().layer(ServerLayer::new(&metrics)),
+            config.server_limits,
+            &handle,
+        ) {
             Ok(s) => Some(s),
             Err(e) => {
                 let _ = provider.shutdown();
@@ -244,7 +252,13 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     // On failure the half-built guard drops, which stops what started and unpublishes the globals.
     #[cfg(feature = "health")]
     let telemetry = {
-        let health = start_health(&telemetry.config, &health_provider, telemetry.prometheus_addr(), &handle)?;
+        let health = start_health(
+            &telemetry.config,
+            &health_provider,
+            &telemetry.metrics,
+            telemetry.prometheus_addr(),
+            &handle,
+        )?;
         telemetry.with_health(health)
     };
     #[cfg(not(feature = "health"))]

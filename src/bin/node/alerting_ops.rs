@@ -13,10 +13,14 @@ pub(crate) fn serve_api(
     addr: Option<std::net::SocketAddr>,
     options: alerting::api::ApiOptions,
     node: Option<String>,
+    metrics: &bitcraps_otel::metrics::Metrics,
 ) {
     let writes = if options.admin_token.is_some() { "enabled" } else { "disabled: BITCRAPS_ADMIN_TOKEN is not set" };
     let options = alerting::api::ApiOptions { name: node, ..options };
-    health.mount(alerting::api::router(Arc::clone(alerting), options));
+    // Instrumented like any BitCraps HTTP API: per-route duration, active requests, server spans.
+    let api =
+        alerting::api::router(Arc::clone(alerting), options).layer(bitcraps_otel::http::ServerLayer::new(metrics));
+    health.mount(api);
     if let Some(addr) = addr {
         tracing::info!(%addr, writes, "serving the alerting API (Alertmanager API v2 subset) on http://{addr}/api/v2/");
     }

@@ -12,6 +12,7 @@
 
 mod cells;
 mod exemplar;
+mod keyed;
 
 use crate::config::ExemplarFilter;
 use crate::metrics::data::{HistogramFamily, HistogramPoint, HistogramSource};
@@ -20,8 +21,10 @@ use cells::StripedCells;
 use exemplar::ExemplarSlot;
 use opentelemetry::KeyValue;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
+
+pub(crate) use keyed::{KeyedHistogram, SeriesKey};
 
 /// Every series of one histogram instrument. Laid out for the recording path: the bounds and
 /// all the cells are one pointer away from the family.
@@ -34,7 +37,9 @@ pub(crate) struct FamilyCells {
     cells: StripedCells,
     /// `series × buckets` slots, series-major.
     exemplars: Box<[ExemplarSlot]>,
-    attributes: Box<[Vec<KeyValue>]>,
+    /// Set when the family is built, or when a keyed family hands the series out (before any
+    /// recording into it); a series without attributes is left out of collections.
+    attributes: Box<[OnceLock<Vec<KeyValue>>]>,
     def: &'static MetricDef,
     start_time: SystemTime,
 }
@@ -54,7 +59,7 @@ impl FamilyCells {
             filter,
             cells: StripedCells::new(sets.len(), buckets),
             exemplars: (0..sets.len() * buckets).map(|_| ExemplarSlot::default()).collect(),
-            attributes: sets.into_boxed_slice(),
+            attributes: sets.into_iter().map(OnceLock::from).collect(),
             def,
             start_time: SystemTime::now(),
         }
@@ -97,6 +102,7 @@ impl FamilyCells {
             .iter()
             .enumerate()
             .filter_map(|(i, attributes)| {
+                let attributes = attributes.get()?;
                 let totals = self.cells.totals(i)?;
                 let slots = self.exemplars.get(i * buckets..(i + 1) * buckets).unwrap_or_default();
                 let exemplars = slots.iter().enumerate().filter_map(|(b, slot)| slot.read(b)).collect();
@@ -126,6 +132,18 @@ pub(crate) struct HistogramRegistry {
 impl HistogramRegistry {
     pub(crate) fn new(filter: ExemplarFilter) -> HistogramRegistry {
         HistogramRegistry { filter, families: Vec::new() }
+    }
+
+    /// A family of `series` series whose attribute sets are assigned later
+    /// ([`KeyedHistogram`]).
+    fn register_unassigned(&mut self, def: &'static MetricDef, series: usize) -> Arc<FamilyCells> {
+        let mut family = FamilyCells::new(def, self.filter, Vec::new());
+        family.cells = cells::StripedCells::new(series, def.buckets.len() + 1);
+        family.exemplars = (0..series * (def.buckets.len() + 1)).map(|_| ExemplarSlot::default()).collect();
+        family.attributes = (0..series).map(|_| OnceLock::new()).collect();
+        let family = Arc::new(family);
+        self.families.push(Arc::clone(&family));
+        family
     }
 
     fn register(&mut self, def: &'static MetricDef, sets: Vec<Vec<KeyValue>>) -> Arc<FamilyCells> {

@@ -1,0 +1,174 @@
+//! [`ServerService`] and its [`ResponseFuture`]: one request's span and measurements, from
+//! `call` until the response head is ready, or until the request is dropped unanswered.
+
+use super::layer::Shared;
+use crate::metrics::RequestOutcome;
+use crate::semconv::{attribute, AttributeEnum, HttpRequestMethod};
+use axum::extract::MatchedPath;
+use axum::http::{Request, Response};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{global, Context, KeyValue};
+use opentelemetry_http::HeaderExtractor;
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Poll};
+use std::time::Instant;
+use tower_service::Service;
+
+/// The service [`super::ServerLayer`] wraps around each route (or around the whole service).
+#[derive(Clone)]
+pub struct ServerService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> ServerService<S> {
+    pub(super) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        ServerService { inner, shared }
+    }
+}
+
+impl<S> std::fmt::Debug for ServerService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerService").finish_non_exhaustive()
+    }
+}
+
+/// `{method} {route}`, as OTel names HTTP server spans: the method alone when no route
+/// matched, and `HTTP` for a method outside the known set.
+fn span_name(method: HttpRequestMethod, route: Option<&MatchedPath>) -> String {
+    let method = match method {
+        HttpRequestMethod::Other => "HTTP",
+        known => known.as_str(),
+    };
+    match route {
+        Some(route) => format!("{method} {}", route.as_str()),
+        None => method.to_owned(),
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServerService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        if self.shared.is_excluded(request.uri().path()) {
+            return ResponseFuture { inner: self.inner.call(request), in_flight: None };
+        }
+        let start = Instant::now();
+        let method = HttpRequestMethod::from_value(request.method().as_str());
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        // The global propagator: W3C trace context once `init` installed it, nothing before.
+        let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+        let tracer = global::tracer_provider().tracer_with_scope(self.shared.scope.clone());
+        let mut attributes = Vec::with_capacity(4);
+        attributes.push(KeyValue::new(attribute::HTTP_REQUEST_METHOD.id, method.as_str()));
+        if method == HttpRequestMethod::Other {
+            attributes.push(KeyValue::new("http.request.method_original", request.method().as_str().to_owned()));
+        }
+        if let Some(route) = &route {
+            attributes.push(KeyValue::new(attribute::HTTP_ROUTE.id, route.as_str().to_owned()));
+        }
+        // The raw path is fine on a span (one per request anyway), never on a metric.
+        attributes.push(KeyValue::new("url.path", request.uri().path().to_owned()));
+        let span = tracer
+            .span_builder(span_name(method, route.as_ref()))
+            .with_kind(SpanKind::Server)
+            .with_attributes(attributes)
+            .start_with_context(&tracer, &parent);
+        let cx = parent.with_span(span);
+        self.shared.metrics.http_server().request_started(method);
+        let inner = {
+            let _attached = cx.clone().attach();
+            self.inner.call(request)
+        };
+        ResponseFuture {
+            inner,
+            in_flight: Some(InFlight { cx, method, route, start, shared: Arc::clone(&self.shared) }),
+        }
+    }
+}
+
+/// A request being served: what its end records.
+struct InFlight {
+    cx: Context,
+    method: HttpRequestMethod,
+    route: Option<MatchedPath>,
+    start: Instant,
+    shared: Arc<Shared>,
+}
+
+impl InFlight {
+    /// Records the request and ends its span; call with `cx` attached, so the duration's
+    /// exemplar points at the server span.
+    fn finish(self, outcome: RequestOutcome) {
+        let took = self.start.elapsed();
+        let span = self.cx.span();
+        let error = match outcome {
+            RequestOutcome::Status(code) => {
+                span.set_attribute(KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE.id, i64::from(code)));
+                (code >= 500).then(|| code.to_string())
+            }
+            RequestOutcome::Failed(name) => Some(name.to_owned()),
+            RequestOutcome::Cancelled => Some(crate::metrics::CANCELLED.to_owned()),
+        };
+        if let Some(error) = error {
+            span.set_attribute(KeyValue::new(attribute::ERROR_TYPE.id, error));
+            span.set_status(Status::error(""));
+        }
+        let route = self.route.as_ref().map(MatchedPath::as_str);
+        self.shared.metrics.http_server().request_ended(self.method, route, outcome, took);
+        span.end();
+    }
+}
+
+pin_project! {
+    /// The future of a [`ServerService`] call: the inner response, measured.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        in_flight: Option<InFlight>,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before the response: the client left or a timeout cancelled the handler.
+            // Still counted, so `active_requests` comes back down and the time is not lost.
+            if let Some(in_flight) = this.project().in_flight.take() {
+                let _attached = in_flight.cx.clone().attach();
+                in_flight.finish(RequestOutcome::Cancelled);
+            }
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _attached = this.in_flight.as_ref().map(|f| f.cx.clone().attach());
+        let result = ready!(this.inner.poll(cx));
+        if let Some(in_flight) = this.in_flight.take() {
+            let outcome = match &result {
+                Ok(response) => RequestOutcome::Status(response.status().as_u16()),
+                Err(_) => RequestOutcome::Failed(std::any::type_name::<E>()),
+            };
+            in_flight.finish(outcome);
+        }
+        Poll::Ready(result)
+    }
+}
