@@ -260,7 +260,8 @@ async fn run(args: Args) -> ExitCode {
             bitcraps_otel::config::LogFormat::Json => summary::Style::Fields,
             bitcraps_otel::config::LogFormat::Pretty => summary::Style::Sentence,
         };
-        summary::spawn(every, style, sim.progress(), _alerting.clone())
+        let mesh_stats = _mesh.as_ref().map(|m| m.stats());
+        summary::spawn(every, style, sim.progress(), _alerting.clone(), mesh_stats)
     });
     let (stop_sim, sim_stopped) = tokio::sync::oneshot::channel::<()>();
     let sim_task = tokio::spawn(sim.run(async move {
