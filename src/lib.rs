@@ -40,6 +40,7 @@
 //!   exported for Prometheus and Alertmanager.
 //! - [`server`]: the HTTP servers behind the bridge and the health endpoints, with timeouts
 //!   and a connection cap ([`config::ServerLimits`]).
+//! - [`mesh`]: the peer mesh over TCP (framing, envelopes, reconnection, consensus rounds).
 //! - [`sim`]: the simulated node `bitcraps-node` runs (games, bets, consensus, peers).
 #![deny(missing_docs)]
 
@@ -53,6 +54,8 @@ pub mod health;
 #[cfg(feature = "http-server")]
 pub mod http;
 pub mod logging;
+#[cfg(feature = "mesh")]
+pub mod mesh;
 pub mod metrics;
 pub mod semconv;
 // The servers are public for the node (its binaries, tests and benches serve with them);

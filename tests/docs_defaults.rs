@@ -260,6 +260,20 @@ fn check(var: &str, d: &str) -> Result<(), String> {
                 .and_then(|r| r.split(']').next());
             same(var, d, rate.unwrap_or("(none in --help)"))
         }
+        "BITCRAPS_MESH_LISTEN" | "BITCRAPS_MESH_PEERS" => {
+            // No mesh unless asked: the node's --help names the variable and no default.
+            let help = node_help();
+            let flag = if var == "BITCRAPS_MESH_LISTEN" { "--listen <" } else { "--peers <" };
+            let option = help.split(flag).nth(1).unwrap_or("");
+            match d {
+                "unset (no mesh)" | "unset" if option.contains(var) && !option.contains("[default:") => Ok(()),
+                _ => Err(format!("{var}: documented `{d}`; --help says {option:?}")),
+            }
+        }
+        "BITCRAPS_MESH_ROUND_TIMEOUT" => {
+            let config = bitcraps_otel::mesh::MeshConfig::new(([127, 0, 0, 1], 0).into(), "n");
+            same(var, d, humantime::format_duration(config.round_timeout))
+        }
         "BITCRAPS_SUMMARY" => {
             let help = node_help();
             let summary = help.split("--summary").nth(1).unwrap_or("");

@@ -7,12 +7,16 @@
 
 #[path = "node/alerting_ops.rs"]
 mod alerting_ops;
+#[path = "node/mesh.rs"]
+mod mesh;
 #[path = "node/output.rs"]
 mod output;
 #[path = "node/rules.rs"]
 mod rules;
 #[path = "node/signals.rs"]
 mod signals;
+#[path = "node/spawn.rs"]
+mod spawn;
 #[path = "node/summary.rs"]
 mod summary;
 
@@ -68,6 +72,19 @@ struct Args {
     /// alert with those labels would go.
     #[arg(long, value_name = "FILE")]
     check_config: Option<std::path::PathBuf>,
+    /// Join a peer mesh: accept peer connections on this address (IP:PORT; port 0 lets the OS
+    /// pick one, which the node prints). Default 127.0.0.1:0 when --peers or --mesh is given.
+    /// Env: BITCRAPS_MESH_LISTEN.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Peers to dial (HOST:PORT, comma-separated). Game, bet and consensus messages then go
+    /// over TCP to them, and consensus rounds need their votes. Env: BITCRAPS_MESH_PEERS.
+    #[arg(long, value_name = "ADDR[,ADDR...]")]
+    peers: Option<String>,
+    /// Start a mesh of N nodes on loopback: this one and N-1 child processes of it, each with
+    /// its own node id and ports; the children stop with this node.
+    #[arg(long, value_name = "N")]
+    mesh: Option<u16>,
     /// With --check-config: the labels of the alert to route.
     #[arg(requires = "check_config", value_name = "LABEL=VALUE")]
     labels: Vec<String>,
@@ -96,14 +113,30 @@ async fn run(args: Args) -> ExitCode {
     // Listen for signals before anything is served: a SIGTERM that lands between "ready" and
     // the first poll of a lazily created handler would otherwise kill the node undrained.
     let mut signals = signals::Signals::install();
+    let plan = match mesh::plan(args.listen.as_deref(), args.peers.as_deref(), args.mesh) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bitcraps-node: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // `--mesh`: this node is `<id>-1`, its children `<id>-2` onward.
+    let mesh_base = plan.as_ref().filter(|p| p.children > 0).map(|_| {
+        args.node_id
+            .clone()
+            .or_else(|| std::env::var("BITCRAPS_NODE_ID").ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| "node".into())
+    });
     let mut builder = ConfigBuilder::from_env();
     if let Some(format) = output::default_format() {
         builder = builder.log_format(format);
     }
-    if let Some(addr) = args.prometheus_addr {
+    if let Some(addr) = args.prometheus_addr.clone() {
         builder = builder.prometheus_addr(addr);
     }
-    if let Some(id) = args.node_id {
+    if let Some(base) = &mesh_base {
+        builder = builder.node_id(format!("{base}-1"));
+    } else if let Some(id) = args.node_id.clone() {
         builder = builder.node_id(id);
     }
     let config = match builder.build() {
@@ -188,13 +221,47 @@ async fn run(args: Args) -> ExitCode {
     if args.no_incidents {
         sim = sim.without_incidents();
     }
+    let mut children = None;
+    let _mesh = match &plan {
+        None => None,
+        Some(plan) => {
+            let node_id = telemetry
+                .config()
+                .constant_labels()
+                .get("node_id")
+                .cloned()
+                .unwrap_or_else(|| format!("node-{}", std::process::id()));
+            let mesh = match mesh::start(plan, &node_id, telemetry.metrics().clone(), telemetry.traces()).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(error = %e, "the peer mesh did not start");
+                    eprintln!("bitcraps-node: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Some(base) = &mesh_base {
+                let template = child_template(&args, telemetry.config());
+                match spawn::start(plan.children, base, mesh.local_addr(), &template) {
+                    Ok(c) => children = Some(c),
+                    Err(e) => {
+                        tracing::error!(error = %e, "the mesh nodes did not start");
+                        eprintln!("bitcraps-node: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            sim = sim.with_peer_traffic(mesh::traffic(mesh.clone()));
+            Some(mesh)
+        }
+    };
     let format = telemetry.config().log_format();
     let summary_task = output::summary_interval(args.summary, format).map(|every| {
         let style = match format {
             bitcraps_otel::config::LogFormat::Json => summary::Style::Fields,
             bitcraps_otel::config::LogFormat::Pretty => summary::Style::Sentence,
         };
-        summary::spawn(every, style, sim.progress(), _alerting.clone())
+        let mesh_stats = _mesh.as_ref().map(|m| m.stats());
+        summary::spawn(every, style, sim.progress(), _alerting.clone(), mesh_stats)
     });
     let (stop_sim, sim_stopped) = tokio::sync::oneshot::channel::<()>();
     let sim_task = tokio::spawn(sim.run(async move {
@@ -209,6 +276,9 @@ async fn run(args: Args) -> ExitCode {
         None => "the drain; no OTLP exporter is configured, so no telemetry is lost",
     };
     signals::exit_on_second_signal(signals, skipped);
+    if let (Some(children), Some(_)) = (&children, signalled) {
+        children.terminate();
+    }
     if let Some(signal) = signalled {
         // Out of the load balancer first, then let in-flight games settle, then flush.
         let drain = telemetry.config().health().drain_period;
@@ -234,6 +304,15 @@ async fn run(args: Args) -> ExitCode {
         rounds = stats.rounds,
         "simulation stopped"
     );
+    if let Some(mesh) = &_mesh {
+        // Its open rounds' spans end before the tracer provider flushes.
+        mesh.close().await;
+    }
+    if let Some(children) = children.take() {
+        // They drain as this node did, then flush; a child that hangs is killed.
+        let grace = telemetry.config().health().drain_period + Duration::from_secs(15);
+        let _ = tokio::task::spawn_blocking(move || children.wait(grace)).await;
+    }
     match tokio::task::spawn_blocking(move || telemetry.shutdown()).await {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
@@ -244,6 +323,32 @@ async fn run(args: Args) -> ExitCode {
             tracing::error!(error = %e, "shutdown task failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What the `--mesh` children inherit from this node's options and configuration.
+fn child_template(args: &Args, config: &bitcraps_otel::Config) -> spawn::ChildTemplate {
+    let mut pass = vec!["--rate".to_string(), args.rate.to_string(), "--summary".into(), "off".into()];
+    if let Some(d) = args.duration {
+        pass.extend(["--duration".into(), humantime::format_duration(d).to_string()]);
+    }
+    if args.no_alerting {
+        pass.push("--no-alerting".into());
+    }
+    if args.no_incidents {
+        pass.push("--no-incidents".into());
+    }
+    if let Some(path) = &args.alert_rules {
+        pass.extend(["--alert-rules".into(), path.display().to_string()]);
+    }
+    let pretty = config.log_format() == bitcraps_otel::config::LogFormat::Pretty;
+    spawn::ChildTemplate {
+        args: pass,
+        seed: args.seed,
+        prometheus: config.prometheus_addr(),
+        health: config.health().addr,
+        log_format: if pretty { "pretty" } else { "json" },
+        prefix_lines: pretty,
     }
 }
 

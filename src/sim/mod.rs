@@ -14,7 +14,10 @@
 //! assert!(sim.stats().events > 500);
 //! ```
 
+mod activity;
 mod table;
+
+pub use activity::{Activity, PeerTraffic};
 
 use crate::metrics::Metrics;
 use crate::semconv::{
@@ -120,6 +123,8 @@ pub struct Simulator {
     /// Incident kinds already announced at WARN (later ones go to DEBUG).
     announced: Vec<&'static str>,
     progress: tokio::sync::watch::Sender<SimStats>,
+    /// Where game and consensus activity goes when a real mesh carries the peer traffic.
+    peer_traffic: Option<PeerTraffic>,
 }
 
 /// Relative weights of the event kinds; peer traffic dominates, errors are rare.
@@ -168,6 +173,7 @@ impl Simulator {
             incidents: true,
             announced: Vec::new(),
             progress: tokio::sync::watch::Sender::new(SimStats::default()),
+            peer_traffic: None,
         };
         // A node joins the mesh with a few peers and a game or two.
         for _ in 0..4 {
@@ -201,6 +207,58 @@ impl Simulator {
     pub fn without_incidents(mut self) -> Simulator {
         self.incidents = false;
         self
+    }
+
+    /// Hands the peer traffic to a real mesh: every game start, bet, roll, payout and consensus
+    /// round goes to `traffic` as an [`Activity`], and the simulator itself records no
+    /// network metrics and no consensus round (the mesh records them from real messages).
+    /// Its simulated peer connections are closed.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use bitcraps_otel::metrics::Metrics;
+    /// use bitcraps_otel::sim::{Activity, SimConfig, Simulator};
+    /// use opentelemetry_sdk::metrics::SdkMeterProvider;
+    ///
+    /// let provider = SdkMeterProvider::builder().build();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let mut sim = Simulator::new(Metrics::new(&provider, Default::default()), SimConfig { rate: 500.0, seed: Some(3) })
+    ///     .with_peer_traffic(Box::new(move |a: Activity| log.lock().unwrap().push(a)));
+    /// sim.advance(Duration::from_secs(2));
+    /// let seen = seen.lock().unwrap();
+    /// assert!(seen.iter().any(|a| matches!(a, Activity::ConsensusRound)));
+    /// assert!(seen.iter().any(|a| matches!(a, Activity::Bet { .. })));
+    /// assert_eq!(sim.stats().peers, 0);
+    /// ```
+    pub fn with_peer_traffic(mut self, traffic: PeerTraffic) -> Simulator {
+        for t in self.connections.drain(..) {
+            self.metrics.network().connection_closed(t);
+        }
+        self.peer_traffic = Some(traffic);
+        self
+    }
+
+    /// Passes `activity` to the mesh, if one carries the peer traffic.
+    /// Inside the game's span (when tracing), so the messages it sends join the game's trace;
+    /// a consensus round joins a game in progress, as simulated rounds do.
+    fn tell(&mut self, activity: Activity) {
+        let Some(traffic) = self.peer_traffic.as_mut() else { return };
+        let span = match activity {
+            Activity::GameStarted { game, .. }
+            | Activity::Bet { game, .. }
+            | Activity::Roll { game, .. }
+            | Activity::Payout { game, .. } => self.table.game_span(game),
+            Activity::ConsensusRound => self.table.any_game_span(&mut self.rng),
+        };
+        let _entered = span.map(|s| s.enter());
+        traffic(activity);
+    }
+
+    /// The game the table last touched, as an activity.
+    fn touched(&self, make: impl FnOnce(u64, crate::semconv::GameType) -> Activity) -> Option<Activity> {
+        self.table.touched.map(|(id, kind)| make(id, kind))
     }
 
     /// The counts as [`Simulator::run`] goes, updated every tick.
@@ -283,6 +341,9 @@ impl Simulator {
             }
             pick -= w;
         }
+        if self.peer_traffic.is_some() && self.peer_event(event) {
+            return;
+        }
         let m = &self.metrics;
         match event {
             Event::Send => {
@@ -351,6 +412,46 @@ impl Simulator {
                 }
             }
         }
+    }
+
+    /// An event when a mesh carries the peer traffic: game events are played and told to the
+    /// mesh, consensus rounds are left to it, simulated messages and churn do not happen.
+    /// `false` for the events that stay as they are (cache lookups, errors).
+    fn peer_event(&mut self, event: Event) -> bool {
+        let m = &self.metrics;
+        let activity = match event {
+            Event::Send | Event::Receive | Event::Churn => None,
+            Event::Round => {
+                self.stats.rounds += 1;
+                Some(Activity::ConsensusRound)
+            }
+            Event::Bet => {
+                self.table.bet(m, &mut self.rng);
+                self.touched(|game, game_type| Activity::Bet { game, game_type })
+            }
+            Event::NewGame => {
+                self.table.start_game(m, &mut self.rng);
+                self.touched(|game, game_type| Activity::GameStarted { game, game_type })
+            }
+            Event::Roll => {
+                let before = self.table.payouts;
+                self.table.roll(m, &mut self.rng);
+                let paid = self.table.payouts - before;
+                if let (Some(roll), true) =
+                    (self.touched(|game, game_type| Activity::Roll { game, game_type }), paid > 0)
+                {
+                    self.tell(roll);
+                    self.touched(|game, game_type| Activity::Payout { game, game_type, count: paid })
+                } else {
+                    self.touched(|game, game_type| Activity::Roll { game, game_type })
+                }
+            }
+            Event::Cache | Event::Error => return false,
+        };
+        if let Some(a) = activity {
+            self.tell(a);
+        }
+        true
     }
 
     fn open_connection(&mut self) {

@@ -28,12 +28,17 @@ pub(super) struct Table {
     /// Games started, for their ids.
     started: u64,
     pub(super) traces: Option<Traces>,
+    /// Payouts made so far (the peer traffic reports each roll's new ones).
+    pub(super) payouts: u64,
+    /// The game the last operation touched, if any: (id, kind).
+    pub(super) touched: Option<(u64, GameType)>,
 }
 
 const MAX_GAMES: usize = 12;
 
 impl Table {
     pub(super) fn start_game(&mut self, m: &Metrics, rng: &mut StdRng) {
+        self.touched = None;
         if self.games.len() >= MAX_GAMES {
             return;
         }
@@ -47,6 +52,7 @@ impl Table {
         ][rng.random_range(0..6)];
         m.gaming().game_started(kind);
         self.started += 1;
+        self.touched = Some((self.started, kind));
         let span = self.traces.as_ref().map(|t| t.game(&format!("game_{}", self.started), kind));
         self.games.push(Game {
             id: self.started,
@@ -82,6 +88,7 @@ impl Table {
             span.bet(bet_type, amount);
         }
         game.bets.push((bet_type, amount));
+        self.touched = Some((game.id, game.kind));
         self.bets += 1;
     }
 
@@ -94,26 +101,27 @@ impl Table {
         let (d1, d2): (u8, u8) = (rng.random_range(1..=6), rng.random_range(1..=6));
         let sum = d1 + d2;
         let game = &mut self.games[i];
+        let touched = Some((game.id, game.kind));
         if let Some(span) = &game.span {
             span.roll(sum);
         }
-        settle_one_roll_bets(game, m, d1, d2);
+        settle_one_roll_bets(game, m, d1, d2, &mut self.payouts);
         let seven_out = match game.point {
             None => {
                 match sum {
-                    7 | 11 => settle_line(game, m, true),
-                    2 | 3 | 12 => settle_line(game, m, false),
+                    7 | 11 => settle_line(game, m, true, &mut self.payouts),
+                    2 | 3 | 12 => settle_line(game, m, false, &mut self.payouts),
                     p => game.point = Some(p),
                 }
                 false
             }
             Some(p) if sum == p => {
-                settle_line(game, m, true);
+                settle_line(game, m, true, &mut self.payouts);
                 game.point = None;
                 false
             }
             Some(_) if sum == 7 => {
-                settle_line(game, m, false);
+                settle_line(game, m, false, &mut self.payouts);
                 game.point = None;
                 true
             }
@@ -126,6 +134,7 @@ impl Table {
                 self.finish(game, m, rng);
             }
         }
+        self.touched = touched;
     }
 
     /// Traces games from now on, starting spans for the games already open.
@@ -142,6 +151,11 @@ impl Table {
             return None;
         }
         self.games[rng.random_range(0..self.games.len())].span.as_ref()
+    }
+
+    /// The span of game `id`, while it is in progress and traced.
+    pub(super) fn game_span(&self, id: u64) -> Option<&GameSpan> {
+        self.games.iter().find(|g| g.id == id).and_then(|g| g.span.as_ref())
     }
 
     fn finish(&mut self, mut game: Game, m: &Metrics, rng: &mut StdRng) {
@@ -180,7 +194,7 @@ impl Table {
 }
 
 /// Pays winning pass/come bets (or don't-pass/don't-come ones) and clears the line.
-fn settle_line(game: &mut Game, m: &Metrics, pass_wins: bool) {
+fn settle_line(game: &mut Game, m: &Metrics, pass_wins: bool, payouts: &mut u64) {
     let span = game.span.as_ref();
     game.bets.retain(|&(t, amount)| {
         let wins = match t {
@@ -190,6 +204,7 @@ fn settle_line(game: &mut Game, m: &Metrics, pass_wins: bool) {
         };
         if wins {
             m.gaming().payout(t, amount * 2);
+            *payouts += 1;
             if let Some(span) = span {
                 span.payout(t, amount * 2);
             }
@@ -199,7 +214,7 @@ fn settle_line(game: &mut Game, m: &Metrics, pass_wins: bool) {
 }
 
 /// Field, hardway and proposition bets resolve on the next roll.
-fn settle_one_roll_bets(game: &mut Game, m: &Metrics, d1: u8, d2: u8) {
+fn settle_one_roll_bets(game: &mut Game, m: &Metrics, d1: u8, d2: u8, payouts: &mut u64) {
     let sum = d1 + d2;
     let span = game.span.as_ref();
     game.bets.retain(|&(t, amount)| {
@@ -217,6 +232,7 @@ fn settle_one_roll_bets(game: &mut Game, m: &Metrics, d1: u8, d2: u8) {
         };
         if multiple > 0 {
             m.gaming().payout(t, amount * multiple);
+            *payouts += 1;
             if let Some(span) = span {
                 span.payout(t, amount * multiple);
             }

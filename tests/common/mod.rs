@@ -4,6 +4,8 @@
 #![allow(dead_code, unused_imports)]
 
 mod child;
+#[cfg(feature = "mesh")]
+pub mod mesh;
 mod node;
 mod prometheus;
 mod receiver;

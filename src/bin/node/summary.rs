@@ -22,6 +22,7 @@ pub fn spawn(
     style: Style,
     mut progress: watch::Receiver<SimStats>,
     alerting: Option<Arc<AlertingSystem>>,
+    mesh: Option<watch::Receiver<bitcraps_otel::mesh::MeshStats>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -30,7 +31,11 @@ pub fn spawn(
         let mut last_at = tokio::time::Instant::now();
         loop {
             ticks.tick().await;
-            let now = *progress.borrow_and_update();
+            let mut now = *progress.borrow_and_update();
+            // With a mesh, the peers are the real ones connected to this node.
+            if let Some(mesh) = &mesh {
+                now.peers = mesh.borrow().peers_connected as u64;
+            }
             let at = tokio::time::Instant::now();
             let secs = at.duration_since(last_at).as_secs_f64().max(1e-3);
             let rate = now.events.saturating_sub(last.events) as f64 / secs;
