@@ -5,6 +5,7 @@
 //! flatten into series, evaluate every due rule, route (nothing fires here, so no notifier
 //! is called). The clock is tokio's paused clock, advanced by each rule's 15 s interval, so
 //! rate windows hold the ~20 samples they hold in production.
+//! Also: loading large rules files, and saving the alert state with 1,000 firing alerts.
 //! Run: `cargo bench --bench alerting`.
 
 use bitcraps_otel::alerting::*;
@@ -14,14 +15,17 @@ use criterion::{black_box, Criterion};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{Instrument, SdkMeterProvider, Stream};
+use opentelemetry_sdk::Resource;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Counts live heap bytes and their high-water mark.
+/// Counts live heap bytes, their high-water mark, and every byte ever allocated.
 struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -30,6 +34,7 @@ unsafe impl GlobalAlloc for Counting {
         if !p.is_null() {
             let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
             PEAK.fetch_max(now, Ordering::Relaxed);
+            ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
         }
         p
     }
@@ -181,6 +186,104 @@ fn load(c: &mut Criterion) {
     g.finish();
 }
 
+/// How many alerts fire in the state-snapshot bench.
+const FIRING: usize = 1_000;
+
+/// Saving the alert state with 1,000 firing alerts, each already told to a channel (issue 12:
+/// at most 5 ms and 1 MiB), to a directory on disk and to one on tmpfs (the same work without
+/// the device's fsync). Returns the memory lines for the summary.
+///
+/// Through the public API: `stop()` on a started engine writes the snapshot (encode under
+/// the engine's lock, write, fsync, rename, fsync the directory). Each iteration first
+/// `start_background()`s the engine on a runtime that is never driven, so its loop never
+/// runs and only `stop()` is timed; that start restores the previous snapshot (the same
+/// 1,000 alerts) outside the timing.
+fn state(c: &mut Criterion) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let reader = AlertReader::new();
+    let resource = Resource::builder_empty()
+        .with_attributes([KeyValue::new("bitcraps.node.id", "node-bench"), KeyValue::new("region", "eu-west")])
+        .build();
+    let provider = SdkMeterProvider::builder().with_resource(resource).with_reader(reader.clone()).build();
+    let cpu = provider.meter("bitcraps").f64_gauge("bitcraps.cpu.usage").build();
+    for i in 0..FIRING {
+        cpu.record(99.0, &attrs(i));
+    }
+    let mut routing = RoutingConfig::default();
+    routing.default_route.group_wait = Duration::ZERO;
+    let disk = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir on disk");
+    let shm = std::path::Path::new("/dev/shm");
+    let tmpfs = shm.is_dir().then(|| tempfile::tempdir_in(shm).expect("temp dir on tmpfs"));
+    let mut dirs = vec![("disk", disk.path().to_path_buf())];
+    dirs.extend(tmpfs.as_ref().map(|d| ("tmpfs", d.path().to_path_buf())));
+
+    let mut lines = Vec::new();
+    let mut g = c.benchmark_group("alerting/state-snapshot-1000-firing");
+    for (label, dir) in dirs {
+        let config = AlertingConfig {
+            predefined_rules: false,
+            routing: routing.clone(),
+            state_dir: Some(dir.clone()),
+            ..Default::default()
+        };
+        let mut alerting = AlertingSystem::new(config);
+        alerting
+            .add_rule(AlertRule {
+                name: "PeerCpuHot".into(),
+                description: "A peer's CPU above 85 %".into(),
+                metric_name: "bitcraps.cpu.usage".into(),
+                condition: AlertCondition::GreaterThan(85.0),
+                severity: AlertSeverity::High,
+                category: "system".into(),
+                ..Default::default()
+            })
+            .expect("rule");
+        alerting.attach(reader.clone());
+        let inbox = InMemoryNotifier::new();
+        alerting.add_notifier("inbox", Arc::new(inbox.clone()));
+        let summary = rt.block_on(alerting.evaluate_now()).expect("cycle");
+        assert_eq!(summary.fired, FIRING, "{summary:?}");
+        let told: usize = inbox.notifications().iter().map(|n| n.firing.len()).sum();
+        assert_eq!(told, FIRING, "every alert was told to the channel");
+
+        let _entered = rt.enter();
+        alerting.start_background().expect("start");
+        let live = LIVE.load(Ordering::Relaxed);
+        PEAK.store(live, Ordering::Relaxed);
+        let allocated = ALLOCATED.load(Ordering::Relaxed);
+        alerting.stop();
+        let peak = PEAK.load(Ordering::Relaxed) - live;
+        let allocated = ALLOCATED.load(Ordering::Relaxed) - allocated;
+        let size = std::fs::metadata(dir.join(STATE_FILE)).expect("snapshot written").len();
+        // The restore at each start puts the same alerts back: every iteration saves 1,000.
+        alerting.start_background().expect("start");
+        alerting.stop();
+        let firing = alerting.alerts().iter().filter(|a| a.state == AlertState::Firing).count();
+        assert_eq!(firing, FIRING, "the restored state still holds every firing alert");
+        lines.push(format!(
+            "memory: one state save, 1,000 firing alerts ({label}): transient peak {}, {} allocated in all; file {}",
+            mib(peak),
+            mib(allocated),
+            mib(size as usize)
+        ));
+
+        g.bench_function(label, |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    alerting.start_background().expect("start");
+                    let t = std::time::Instant::now();
+                    alerting.stop();
+                    timed += t.elapsed();
+                }
+                timed
+            })
+        });
+    }
+    g.finish();
+    lines
+}
+
 fn mib(b: usize) -> String {
     format!("{:.2} MiB", b as f64 / (1024.0 * 1024.0))
 }
@@ -226,8 +329,8 @@ fn main() {
     g.bench_function("evaluation-cycle", |b| b.iter(|| black_box(cycle(&alerting))));
     g.finish();
 
-    // What registering the alert reader costs the hot path: the same typed calls with the
-    // Prometheus reader alone (init's default) and with the alert reader beside it.
+    // What the alert reader, which init() always registers, costs the hot path: the same
+    // typed calls with the Prometheus reader alone and with the alert reader beside it.
     let mut g = c.benchmark_group("alerting/hot-path");
     for (label, with_alert) in [("prometheus-reader", false), ("prometheus+alert-reader", true)] {
         let (_bridge, prom) = PrometheusBridge::new([("node_id".to_string(), "bench".to_string())]).expect("bridge");
@@ -244,9 +347,13 @@ fn main() {
     }
     g.finish();
     load(&mut c);
+    let state_lines = state(&mut c);
     c.final_summary();
 
     println!("memory: engine state after warm-up (200 rules, rate windows full): {}", mib(engine_state));
     println!("memory: transient peak of one SDK collect: {}", mib(collect_peak));
     println!("memory: transient peak of one evaluation cycle (collect included): {}", mib(cycle_peak));
+    for line in state_lines {
+        println!("{line}");
+    }
 }

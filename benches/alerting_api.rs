@@ -84,6 +84,9 @@ async fn peer(alerts: &[serde_json::Value]) -> (SocketAddr, Peer) {
         .arg(format!("--config.file={}", config.display()))
         .arg("--web.listen-address=127.0.0.1:0")
         .arg("--cluster.listen-address=")
+        // Its default admits max(GOMAXPROCS, 8) GETs at once and answers the rest 503: let it
+        // take all 64, so it is measured at its best and not for its refusals.
+        .arg(format!("--web.get-concurrency={IN_FLIGHT}"))
         .arg(format!("--storage.path={}", dir.path().join("data").display()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -14,8 +14,8 @@ use std::time::Duration;
 #[tokio::main]
 #[allow(unused_variables)] // the reference builds notifiers it never uses
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Set-up: telemetry with the metric reader the alert engine collects through (what
-    // BITCRAPS_ALERTING=1 does for `bitcraps_otel::init()`).
+    // Set-up: telemetry with the metric reader the alert engine collects through (registered
+    // by default, as `bitcraps_otel::init()` does; `.alerting(true)` only says so).
     let telemetry_config = bitcraps_otel::Config::builder().without_prometheus().without_health().build()?;
     let telemetry = bitcraps_otel::TelemetryBuilder::new(telemetry_config).alerting(true).start()?;
 

@@ -229,6 +229,9 @@ pub(crate) struct History {
     origin: Option<Instant>,
     samples: VecDeque<(u32, f64)>,
     window_ms: u32,
+    /// How many neighbouring samples in `samples` drop in value (counter resets), kept as
+    /// samples come and go: with none, `increase` skips its pass over the window.
+    drops: usize,
 }
 
 impl History {
@@ -244,11 +247,19 @@ impl History {
         if self.samples.capacity() == 0 {
             self.samples.reserve_exact(expected.clamp(2, 1024));
         }
+        if self.samples.back().is_some_and(|&(_, last)| value < last) {
+            self.drops += 1;
+        }
         self.samples.push_back((ms, value));
         self.window_ms = u32::try_from(window.as_millis()).unwrap_or(u32::MAX);
         // A range selector includes a sample exactly at its start.
         if let Some(cutoff) = ms.checked_sub(self.window_ms) {
             while self.samples.front().is_some_and(|s| s.0 < cutoff) {
+                if let (Some(&(_, first)), Some(&(_, second))) = (self.samples.front(), self.samples.get(1)) {
+                    if second < first {
+                        self.drops -= 1;
+                    }
+                }
                 self.samples.pop_front();
             }
         }
@@ -266,12 +277,16 @@ impl History {
             return None;
         }
         let mut result = last - first;
-        let mut previous = 0.0;
-        for &(_, v) in &self.samples {
-            if v < previous {
-                result += previous;
+        // Without a drop between samples the pass adds nothing (a first sample below zero
+        // adds the 0.0 it is compared with).
+        if self.drops > 0 {
+            let mut previous = 0.0;
+            for &(_, v) in &self.samples {
+                if v < previous {
+                    result += previous;
+                }
+                previous = v;
             }
-            previous = v;
         }
         let range_start = f64::from(last_at) - f64::from(self.window_ms);
         let mut to_start = (f64::from(first_at) - range_start) / 1000.0;
@@ -379,6 +394,32 @@ mod tests {
         let mut one = History::default();
         one.push(t0, 1.0, w, 2);
         assert_eq!(one.rate(), None);
+    }
+
+    #[test]
+    fn a_reset_that_left_the_window_no_longer_counts() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let w = s(30);
+        let mut seen_reset = History::default();
+        for (i, v) in [0.0, 10.0, 20.0, 5.0, 15.0, 25.0, 35.0].into_iter().enumerate() {
+            seen_reset.push(t0 + s(15 * i as u64), v, w, 4);
+            if i == 4 {
+                assert_eq!(
+                    seen_reset.increase().map(|(inc, _)| inc),
+                    Some(15.0),
+                    "20 → 5 → 15: 15 - 20 + the 20 before the reset"
+                );
+                assert_eq!(seen_reset.drops, 1);
+            }
+        }
+        let mut fresh = History::default();
+        for (i, v) in [15.0, 25.0, 35.0].into_iter().enumerate() {
+            fresh.push(t0 + s(60 + 15 * i as u64), v, w, 4);
+        }
+        assert_eq!(seen_reset.samples.len(), 3);
+        assert_eq!(seen_reset.increase(), fresh.increase());
+        assert_eq!(seen_reset.drops, 0);
     }
 
     #[test]

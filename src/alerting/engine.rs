@@ -4,7 +4,7 @@
 
 use super::condition::{anomaly_rate_window, AlertCondition, Ewma, History, HISTOGRAM_MEAN_WINDOW};
 use super::rule::{CompiledRule, MatchOp, Source};
-use super::snapshot::{Labels, Point, Snapshot};
+use super::snapshot::{labels_key, Labels, Point, Snapshot};
 use super::state::{rule_alert_labels, Entry, Fingerprint, Transition};
 use crate::semconv::{Derivation, DerivedDef, DerivedTerm};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -28,9 +28,9 @@ pub(crate) struct Slot {
     next_eval: Option<Instant>,
     /// Keyed by a hash of the labels: cloning label sets for every series of every rate rule
     /// was most of the engine's memory.
-    series: HashMap<u64, SeriesState>,
+    series: ByLabelsKey<SeriesState>,
     /// Anomaly baselines, keyed like `series` but per alert row (after aggregation).
-    anomaly: HashMap<u64, Ewma>,
+    anomaly: ByLabelsKey<Ewma>,
     ratio: (History, History),
     /// Since when an `absent` rule's metric has been missing (the first evaluation without it).
     absent_since: Option<Instant>,
@@ -43,8 +43,8 @@ impl Slot {
         Slot {
             compiled,
             next_eval: None,
-            series: HashMap::new(),
-            anomaly: HashMap::new(),
+            series: ByLabelsKey::default(),
+            anomaly: ByLabelsKey::default(),
             ratio: Default::default(),
             absent_since: None,
             known: HashSet::new(),
@@ -103,17 +103,27 @@ fn sum_terms(snap: &Snapshot, terms: &[DerivedTerm]) -> f64 {
         .sum()
 }
 
-/// FNV-1a over the label pairs (sorted already), the key of per-series state.
-fn labels_key(labels: &Labels) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (k, v) in labels {
-        for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xfe]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+/// Hashes a key that is a hash already ([`labels_key`]): one multiply to spread it, instead
+/// of SipHash on every per-series lookup of every rate rule.
+#[derive(Default, Clone, Copy)]
+struct PrehashedKey(u64);
+
+impl std::hash::Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
-    h
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
+
+/// Maps keyed by [`labels_key`].
+type ByLabelsKey<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PrehashedKey>>;
 
 /// Samples a window holds when sampled every `every`.
 fn expected(window: Duration, every: Duration) -> usize {
@@ -384,7 +394,7 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
                 }
                 let size = expected(window, every);
                 for p in points.iter().filter(|p| matches(p, rule)) {
-                    let st = slot.series.entry(labels_key(&p.labels)).or_default();
+                    let st = slot.series.entry(p.key).or_default();
                     st.seen = true;
                     if mean {
                         let (sum, count) = p.hist.unwrap_or((f64::NAN, f64::NAN));
@@ -410,21 +420,34 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
     // Aggregation.
     let grouped: Vec<(Labels, f64)>;
     let rows: Vec<(&Labels, f64)> = if let Some(agg) = &rule.options.aggregation {
-        let mut groups: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
+        // Group keys borrow the series' label values: no string is copied per series, only
+        // per group. Groups come out in key order, as a sorted map would give them.
+        let mut index: HashMap<Vec<&str>, usize> = HashMap::new();
+        let mut groups: Vec<(Vec<&str>, Vec<f64>)> = Vec::new();
+        let mut key: Vec<&str> = Vec::with_capacity(rule.by.len());
         for (labels, v) in &series {
-            let key = rule
-                .by
-                .iter()
-                .map(|b| labels.iter().find(|(k, _)| k == b).map(|(_, v)| v.clone()).unwrap_or_default())
-                .collect();
-            groups.entry(key).or_default().push(*v);
+            key.clear();
+            key.extend(rule.by.iter().map(|b| labels.iter().find(|(k, _)| k == b).map_or("", |(_, v)| v.as_str())));
+            match index.get(key.as_slice()) {
+                Some(&i) => groups[i].1.push(*v),
+                None => {
+                    index.insert(key.clone(), groups.len());
+                    groups.push((key.clone(), vec![*v]));
+                }
+            }
         }
+        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         // Like PromQL, an aggregation of no series is no series (not 0).
         grouped = groups
             .into_iter()
             .filter_map(|(key, vals)| {
-                let labels: Labels =
-                    rule.by.iter().cloned().zip(key).filter(|(_, v)| !v.is_empty()).collect::<Vec<_>>();
+                let labels: Labels = rule
+                    .by
+                    .iter()
+                    .zip(key)
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(b, v)| (b.clone(), v.to_string()))
+                    .collect();
                 agg.op.apply(&vals).map(|v| (labels, v))
             })
             .collect();

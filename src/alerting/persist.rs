@@ -19,6 +19,7 @@ use super::silence::Silence;
 use super::state::{AlertState, Entry, Fingerprint};
 use super::{AlertCondition, AlertSeverity};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,12 +33,13 @@ const FORMAT: &str = "bitcraps-alerting-state/1";
 /// Largest snapshot read back (a corrupt or hostile file is not read whole).
 const MAX_STATE_BYTES: u64 = 64 << 20;
 
+// Written from borrowed engine state (no label set is copied to save it), read back owned.
 #[derive(Serialize, Deserialize)]
-struct StateFile {
-    format: String,
+struct StateFile<'a> {
+    format: Cow<'a, str>,
     written_at_ms: u64,
-    node: BTreeMap<String, String>,
-    alerts: Vec<SavedAlert>,
+    node: Cow<'a, BTreeMap<String, String>>,
+    alerts: Vec<SavedAlert<'a>>,
     #[serde(default)]
     silences: Vec<Silence>,
     #[serde(default)]
@@ -45,21 +47,21 @@ struct StateFile {
 }
 
 #[derive(Serialize, Deserialize)]
-struct SavedAlert {
+struct SavedAlert<'a> {
     fingerprint: String,
-    rule: String,
-    labels: BTreeMap<String, String>,
-    severity: String,
-    state: String,
+    rule: Cow<'a, str>,
+    labels: Cow<'a, BTreeMap<String, String>>,
+    severity: Cow<'a, str>,
+    state: Cow<'a, str>,
     value: Option<f64>,
     active_since_ms: Option<u64>,
     fired_at_ms: Option<u64>,
     resolved_at_ms: Option<u64>,
     acknowledged: bool,
-    note: Option<String>,
-    sent: BTreeMap<String, u64>,
-    resolution_due: BTreeSet<String>,
-    retry_at: BTreeMap<String, u64>,
+    note: Option<Cow<'a, str>>,
+    sent: BTreeMap<Cow<'a, str>, u64>,
+    resolution_due: Cow<'a, BTreeSet<String>>,
+    retry_at: BTreeMap<Cow<'a, str>, u64>,
 }
 
 /// Converts between tokio instants and wall-clock milliseconds, around one `now`.
@@ -126,31 +128,36 @@ pub(crate) fn snapshot(shared: &Shared, now: Instant) -> Result<Vec<u8>, String>
         .filter(|(_, e)| e.state != AlertState::Inactive)
         .map(|(fp, e)| SavedAlert {
             fingerprint: fp.to_string(),
-            rule: e.rule.clone(),
-            labels: e.labels.clone(),
-            severity: e.severity.as_str().to_string(),
-            state: state_name(e.state).to_string(),
+            rule: Cow::Borrowed(e.rule.as_str()),
+            labels: Cow::Borrowed(&e.labels),
+            severity: Cow::Borrowed(e.severity.as_str()),
+            state: Cow::Borrowed(state_name(e.state)),
             value: e.value.is_finite().then_some(e.value),
             active_since_ms: e.active_since.map(|t| clock.ms(t)),
             fired_at_ms: e.fired_at.map(|t| clock.ms(t)),
             resolved_at_ms: e.resolved_at.map(|t| clock.ms(t)),
             acknowledged: e.acknowledged,
-            note: e.note.clone(),
-            sent: e.delivery.sent.iter().map(|(c, t)| (c.clone(), clock.ms(*t))).collect(),
-            resolution_due: e.delivery.resolution_due.clone(),
-            retry_at: e.delivery.retry_at.iter().map(|(c, t)| (c.clone(), clock.ms(*t))).collect(),
+            note: e.note.as_deref().map(Cow::Borrowed),
+            sent: e.delivery.sent.iter().map(|(c, t)| (Cow::Borrowed(c.as_str()), clock.ms(*t))).collect(),
+            resolution_due: Cow::Borrowed(&e.delivery.resolution_due),
+            retry_at: e.delivery.retry_at.iter().map(|(c, t)| (Cow::Borrowed(c.as_str()), clock.ms(*t))).collect(),
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // Sized up front from the alert count (about 450 bytes an alert with a dozen labels): a
+    // buffer that doubles holds its old and new copies at once on its last growth.
+    let mut out = Vec::with_capacity(1024 + alerts.len() * 512);
     let file = StateFile {
-        format: FORMAT.into(),
+        format: Cow::Borrowed(FORMAT),
         written_at_ms: clock.ms(now),
-        node: core.evaluator.node.clone(),
+        node: Cow::Borrowed(&core.evaluator.node),
         alerts,
         silences: core.router.silences.iter().cloned().collect(),
         failing: core.router.failing.clone(),
     };
+    let encoded = serde_json::to_writer(&mut out, &file).map_err(|e| format!("cannot encode the alert state: {e}"));
+    drop(file);
     drop(core);
-    serde_json::to_vec(&file).map_err(|e| format!("cannot encode the alert state: {e}"))
+    encoded.map(|()| out)
 }
 
 /// Writes `bytes` as the snapshot in `dir`: a temporary file, synced, renamed over the
@@ -196,7 +203,7 @@ pub(crate) struct Restored {
     pub(crate) orphans: usize,
 }
 
-fn read(dir: &Path) -> Result<StateFile, Skipped> {
+fn read(dir: &Path) -> Result<StateFile<'static>, Skipped> {
     use std::io::Read;
     let path = dir.join(STATE_FILE);
     let f = match std::fs::File::open(&path) {
@@ -229,7 +236,7 @@ pub(crate) fn restore(
     now: Instant,
 ) -> Result<Restored, Skipped> {
     let file = read(dir)?;
-    if !file.node.is_empty() && !node.is_empty() && file.node != *node {
+    if !file.node.is_empty() && !node.is_empty() && *file.node != *node {
         let theirs: Vec<String> = file.node.iter().map(|(k, v)| format!("{k}={v}")).collect();
         return Err(Skipped::Foreign(theirs.join(",")));
     }
@@ -243,24 +250,24 @@ pub(crate) fn restore(
     let mut restored = Restored::default();
     for saved in file.alerts {
         let Ok(fp) = saved.fingerprint.parse::<Fingerprint>() else { continue };
-        let state = match saved.state.as_str() {
+        let state = match &*saved.state {
             "pending" => AlertState::Pending,
             "firing" => AlertState::Firing,
             "resolved" => AlertState::Resolved,
             _ => continue,
         };
         let severity = AlertSeverity::parse(&saved.severity).unwrap_or_default();
-        let mut e = Entry::new(&saved.rule, saved.labels, severity);
+        let mut e = Entry::new(&saved.rule, saved.labels.into_owned(), severity);
         e.state = state;
         e.value = saved.value.unwrap_or(f64::NAN);
         e.active_since = saved.active_since_ms.map(|t| clock.instant(t));
         e.fired_at = saved.fired_at_ms.map(|t| clock.instant(t));
         e.resolved_at = saved.resolved_at_ms.map(|t| clock.instant(t));
         e.acknowledged = saved.acknowledged;
-        e.note = saved.note;
-        e.delivery.sent = saved.sent.into_iter().map(|(c, t)| (c, clock.instant(t))).collect();
-        e.delivery.resolution_due = saved.resolution_due;
-        e.delivery.retry_at = saved.retry_at.into_iter().map(|(c, t)| (c, clock.instant(t))).collect();
+        e.note = saved.note.map(Cow::into_owned);
+        e.delivery.sent = saved.sent.into_iter().map(|(c, t)| (c.into_owned(), clock.instant(t))).collect();
+        e.delivery.resolution_due = saved.resolution_due.into_owned();
+        e.delivery.retry_at = saved.retry_at.into_iter().map(|(c, t)| (c.into_owned(), clock.instant(t))).collect();
         let slot = core.evaluator.slots.iter_mut().find(|s| s.compiled.rule.name == e.rule);
         match slot {
             Some(slot) if matches!(state, AlertState::Pending | AlertState::Firing) => {

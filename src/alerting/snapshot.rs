@@ -15,6 +15,9 @@ pub(crate) type Labels = Vec<(String, String)>;
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Point {
     pub(crate) labels: Labels,
+    /// [`labels_key`] of `labels`, hashed once here rather than by every rule that keeps
+    /// per-series state.
+    pub(crate) key: u64,
     /// Counter total, gauge value, or a histogram's mean (NaN with no observations).
     pub(crate) value: f64,
     /// `(sum, count)` of a histogram.
@@ -27,6 +30,24 @@ pub(crate) struct Snapshot {
     metrics: HashMap<String, Vec<Point>>,
     /// The node's identity labels, from the collection's resource.
     pub(crate) node: std::collections::BTreeMap<String, String>,
+}
+
+/// FNV-1a over the label pairs (sorted already), the key of per-series state.
+pub(crate) fn labels_key(labels: &Labels) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in labels {
+        for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xfe]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+impl Point {
+    fn new(labels: Labels, value: f64, hist: Option<(f64, f64)>) -> Point {
+        Point { key: labels_key(&labels), labels, value, hist }
+    }
 }
 
 fn value_string(v: &Value) -> String {
@@ -92,7 +113,7 @@ impl Snapshot {
                 labels.sort();
                 let count = p.count as f64;
                 // `count` is never 0: a series that never recorded has no point.
-                Point { labels, value: p.sum / count, hist: Some((p.sum, count)) }
+                Point::new(labels, p.sum / count, Some((p.sum, count)))
             }));
         }
     }
@@ -115,27 +136,23 @@ fn push<T: Copy>(
     labels_of: &mut dyn FnMut(&mut dyn Iterator<Item = &opentelemetry::KeyValue>) -> Labels,
 ) {
     match data {
-        MetricData::Gauge(g) => points.extend(g.data_points().map(|p| Point {
-            labels: labels_of(&mut p.attributes()),
-            value: to_f64(p.value()),
-            hist: None,
-        })),
-        MetricData::Sum(s) => points.extend(s.data_points().map(|p| Point {
-            labels: labels_of(&mut p.attributes()),
-            value: to_f64(p.value()),
-            hist: None,
-        })),
+        MetricData::Gauge(g) => {
+            points.extend(g.data_points().map(|p| Point::new(labels_of(&mut p.attributes()), to_f64(p.value()), None)))
+        }
+        MetricData::Sum(s) => {
+            points.extend(s.data_points().map(|p| Point::new(labels_of(&mut p.attributes()), to_f64(p.value()), None)))
+        }
         MetricData::Histogram(h) => points.extend(h.data_points().map(|p| {
             let sum = to_f64(p.sum());
             let count = p.count() as f64;
             let mean = if count > 0.0 { sum / count } else { f64::NAN };
-            Point { labels: labels_of(&mut p.attributes()), value: mean, hist: Some((sum, count)) }
+            Point::new(labels_of(&mut p.attributes()), mean, Some((sum, count)))
         })),
         MetricData::ExponentialHistogram(h) => points.extend(h.data_points().map(|p| {
             let sum = to_f64(p.sum());
             let count = p.count() as f64;
             let mean = if count > 0.0 { sum / count } else { f64::NAN };
-            Point { labels: labels_of(&mut p.attributes()), value: mean, hist: Some((sum, count)) }
+            Point::new(labels_of(&mut p.attributes()), mean, Some((sum, count)))
         })),
     }
 }
