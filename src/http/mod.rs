@@ -8,6 +8,12 @@
 //! trace (through the global text-map propagator). Durations recorded inside a sampled span
 //! keep an exemplar, so a slow request on a dashboard links to its trace.
 //!
+//! Cost: the span starts under the method alone and gets its `{method} {route}` name and its
+//! attributes only if it records, so requests no sampler keeps (or with no tracer provider at
+//! all) allocate nothing for it; samplers see the span kind, the parent and the method name.
+//! The global tracer provider and propagator are read per request, so one installed after the
+//! router was built (`init()` installs both) applies to requests from then on.
+//!
 //! ```
 //! use axum::{extract::Path, routing::get, Router};
 //! use bitcraps_otel::http::ServerLayer;

@@ -6,10 +6,11 @@ use crate::metrics::RequestOutcome;
 use crate::semconv::{attribute, AttributeEnum, HttpRequestMethod};
 use axum::extract::MatchedPath;
 use axum::http::{Request, Response};
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{global, Context, KeyValue};
 use opentelemetry_http::HeaderExtractor;
 use pin_project_lite::pin_project;
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -36,17 +37,37 @@ impl<S> std::fmt::Debug for ServerService<S> {
     }
 }
 
-/// `{method} {route}`, as OTel names HTTP server spans: the method alone when no route
-/// matched, and `HTTP` for a method outside the known set.
-fn span_name(method: HttpRequestMethod, route: Option<&MatchedPath>) -> String {
-    let method = match method {
+/// The method part of a span name: `HTTP` for a method outside the known set.
+fn span_method(method: HttpRequestMethod) -> &'static str {
+    match method {
         HttpRequestMethod::Other => "HTTP",
         known => known.as_str(),
-    };
-    match route {
-        Some(route) => format!("{method} {}", route.as_str()),
-        None => method.to_owned(),
     }
+}
+
+/// `{method} {route}`, as OTel names HTTP server spans: the method alone when no route
+/// matched.
+fn span_name(method: HttpRequestMethod, route: Option<&MatchedPath>) -> Cow<'static, str> {
+    let method = span_method(method);
+    match route {
+        Some(route) => Cow::Owned(format!("{method} {}", route.as_str())),
+        None => Cow::Borrowed(method),
+    }
+}
+
+/// The request's attributes on a recording span.
+fn span_attributes<B>(request: &Request<B>, method: HttpRequestMethod, route: Option<&MatchedPath>) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(4);
+    attributes.push(KeyValue::new(attribute::HTTP_REQUEST_METHOD.id, method.as_str()));
+    if method == HttpRequestMethod::Other {
+        attributes.push(KeyValue::new("http.request.method_original", request.method().as_str().to_owned()));
+    }
+    if let Some(route) = route {
+        attributes.push(KeyValue::new(attribute::HTTP_ROUTE.id, route.as_str().to_owned()));
+    }
+    // The raw path is fine on a span (one per request anyway), never on a metric.
+    attributes.push(KeyValue::new("url.path", request.uri().path().to_owned()));
+    attributes
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServerService<S>
@@ -68,25 +89,29 @@ where
         let start = Instant::now();
         let method = HttpRequestMethod::from_value(request.method().as_str());
         let route = request.extensions().get::<MatchedPath>().cloned();
-        // The global propagator: W3C trace context once `init` installed it, nothing before.
+        // The global propagator and tracer are looked up per request on purpose: `init` (or the
+        // application) may install them after the router was built, and they must apply.
         let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
         let tracer = global::tracer_provider().tracer_with_scope(self.shared.scope.clone());
-        let mut attributes = Vec::with_capacity(4);
-        attributes.push(KeyValue::new(attribute::HTTP_REQUEST_METHOD.id, method.as_str()));
-        if method == HttpRequestMethod::Other {
-            attributes.push(KeyValue::new("http.request.method_original", request.method().as_str().to_owned()));
-        }
-        if let Some(route) = &route {
-            attributes.push(KeyValue::new(attribute::HTTP_ROUTE.id, route.as_str().to_owned()));
-        }
-        // The raw path is fine on a span (one per request anyway), never on a metric.
-        attributes.push(KeyValue::new("url.path", request.uri().path().to_owned()));
-        let span = tracer
-            .span_builder(span_name(method, route.as_ref()))
+        // Started under the method alone (static, no allocation); the full `{method} {route}`
+        // name and the attributes are added only if the span records. Samplers therefore see
+        // the kind, the parent and the method name, not the route (OTel allows renaming).
+        let mut span = tracer
+            .span_builder(Cow::Borrowed(span_method(method)))
             .with_kind(SpanKind::Server)
-            .with_attributes(attributes)
             .start_with_context(&tracer, &parent);
-        let cx = parent.with_span(span);
+        let own_span = if span.is_recording() {
+            span.update_name(span_name(method, route.as_ref()));
+            span.set_attributes(span_attributes(&request, method, route.as_ref()));
+            true
+        } else {
+            // A dropped or no-op span: only its context matters (a sampler's "not sampled"
+            // decision must still reach the handler's outgoing calls). The no-op tracer's span
+            // just repeats the parent's context, so the parent serves as is, without a new
+            // context to allocate.
+            span.span_context() != parent.span().span_context()
+        };
+        let cx = if own_span { parent.with_span(span) } else { parent };
         self.shared.metrics.http_server().request_started(method);
         let inner = {
             let _attached = cx.clone().attach();
@@ -94,7 +119,7 @@ where
         };
         ResponseFuture {
             inner,
-            in_flight: Some(InFlight { cx, method, route, start, shared: Arc::clone(&self.shared) }),
+            in_flight: Some(InFlight { cx, own_span, method, route, start, shared: Arc::clone(&self.shared) }),
         }
     }
 }
@@ -102,6 +127,8 @@ where
 /// A request being served: what its end records.
 struct InFlight {
     cx: Context,
+    /// Whether `cx`'s span is this request's (else it is the caller's, never to be ended here).
+    own_span: bool,
     method: HttpRequestMethod,
     route: Option<MatchedPath>,
     start: Instant,
@@ -114,21 +141,26 @@ impl InFlight {
     fn finish(self, outcome: RequestOutcome) {
         let took = self.start.elapsed();
         let span = self.cx.span();
-        let error = match outcome {
-            RequestOutcome::Status(code) => {
-                span.set_attribute(KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE.id, i64::from(code)));
-                (code >= 500).then(|| code.to_string())
+        let recording = self.own_span && span.is_recording();
+        if recording {
+            let error = match outcome {
+                RequestOutcome::Status(code) => {
+                    span.set_attribute(KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE.id, i64::from(code)));
+                    (code >= 500).then(|| code.to_string())
+                }
+                RequestOutcome::Failed(name) => Some(name.to_owned()),
+                RequestOutcome::Cancelled => Some(crate::metrics::CANCELLED.to_owned()),
+            };
+            if let Some(error) = error {
+                span.set_attribute(KeyValue::new(attribute::ERROR_TYPE.id, error));
+                span.set_status(Status::error(""));
             }
-            RequestOutcome::Failed(name) => Some(name.to_owned()),
-            RequestOutcome::Cancelled => Some(crate::metrics::CANCELLED.to_owned()),
-        };
-        if let Some(error) = error {
-            span.set_attribute(KeyValue::new(attribute::ERROR_TYPE.id, error));
-            span.set_status(Status::error(""));
         }
         let route = self.route.as_ref().map(MatchedPath::as_str);
         self.shared.metrics.http_server().request_ended(self.method, route, outcome, took);
-        span.end();
+        if self.own_span {
+            span.end();
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use super::{FamilyCells, HistogramRegistry};
 use crate::semconv::MetricDef;
 use opentelemetry::KeyValue;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock};
 
 /// What identifies one series without allocating: a string part (e.g. a route template, empty
@@ -20,10 +21,37 @@ pub(crate) struct SeriesKey<'a> {
     pub(crate) tag: u64,
 }
 
+/// FNV-1a: the index is looked up on every recording (an HTTP request), and std's SipHash
+/// costs several times more on a short route template. Flooding is no concern here: the
+/// index stops growing at the series limit, so colliding keys can fill at most that many
+/// entries.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 #[derive(Default)]
 struct Index {
     /// text part → (tag, series) pairs; a text has few tags, so a scan beats a second hash.
-    by_text: HashMap<Box<str>, Vec<(u64, usize)>>,
+    by_text: HashMap<Box<str>, Vec<(u64, usize)>, BuildHasherDefault<Fnv>>,
     assigned: usize,
 }
 
