@@ -30,6 +30,11 @@ impl SpanExporter for Noop {
     }
 }
 
+/// Typed spans on a batch provider, knowing its sampler as `init` does.
+fn typed(sampler: TraceSampler, scrubbing: bool) -> Traces {
+    Traces::with_sampler(&batch_provider(sampler, scrubbing), sampler)
+}
+
 fn batch_provider(sampler: TraceSampler, scrubbing: bool) -> SdkTracerProvider {
     let batch = BatchSpanProcessor::builder(Noop).build();
     let builder = SdkTracerProvider::builder().with_sampler(sampler.to_sdk());
@@ -65,11 +70,15 @@ fn bench(c: &mut Criterion) {
     g.bench_function("tracing_info_span_via_tracing_opentelemetry", |b| {
         tracing::subscriber::with_default(peer_subscriber(&peer_provider), || b.iter(|| peer_span("peer_9f2c")))
     });
-    let ours = Traces::new(&batch_provider(TraceSampler::AlwaysOn, false));
+    let ours = typed(TraceSampler::AlwaysOn, false);
     g.bench_function("typed_peer_send", |b| {
         b.iter(|| drop(black_box(ours.peer_send("peer_9f2c", PeerTransport::Tcp, MessageKind::Bet))))
     });
-    let scrubbed = Traces::new(&batch_provider(TraceSampler::AlwaysOn, true));
+    let unknown = Traces::new(&batch_provider(TraceSampler::AlwaysOn, false));
+    g.bench_function("typed_peer_send_sampler_unknown", |b| {
+        b.iter(|| drop(black_box(unknown.peer_send("peer_9f2c", PeerTransport::Tcp, MessageKind::Bet))))
+    });
+    let scrubbed = typed(TraceSampler::AlwaysOn, true);
     g.bench_function("typed_peer_send_with_scrubbing_processor", |b| {
         b.iter(|| drop(black_box(scrubbed.peer_send("peer_9f2c", PeerTransport::Tcp, MessageKind::Bet))))
     });
@@ -77,11 +86,16 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("span_start_end_unsampled");
     g.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    let off = Traces::new(&batch_provider(TraceSampler::ParentBasedAlwaysOff, true));
+    let off = typed(TraceSampler::ParentBasedAlwaysOff, true);
     g.bench_function("typed_peer_send", |b| {
         b.iter(|| drop(black_box(off.peer_send("peer_9f2c", PeerTransport::Tcp, MessageKind::Bet))))
     });
     g.bench_function("typed_game_with_baggage", |b| b.iter(|| drop(black_box(off.game("game_456", GameType::Cash)))));
+    // The SDK decides (a provider whose sampler `Traces` was not told).
+    let sdk_off = Traces::new(&batch_provider(TraceSampler::ParentBasedAlwaysOff, true));
+    g.bench_function("typed_peer_send_sampler_unknown", |b| {
+        b.iter(|| drop(black_box(sdk_off.peer_send("peer_9f2c", PeerTransport::Tcp, MessageKind::Bet))))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("context_inject_extract");

@@ -48,12 +48,13 @@ impl Kept {
     }
 }
 
-/// One simulated node: a tracer provider with `sampler` keeping what it exports.
+/// One simulated node: a tracer provider with `sampler` keeping what it exports, and typed
+/// spans that know the sampler (as `init` builds them).
 fn node(sampler: TraceSampler) -> (Traces, Kept, SdkTracerProvider) {
     let kept = Kept::default();
     let provider =
         SdkTracerProvider::builder().with_sampler(sampler.to_sdk()).with_span_processor(kept.clone()).build();
-    (Traces::new(&provider), kept, provider)
+    (Traces::with_sampler(&provider, sampler), kept, provider)
 }
 
 fn attr(span: &SpanData, key: &str) -> Option<String> {
@@ -254,6 +255,68 @@ fn a_receive_on_another_node_is_a_child_of_the_send_and_follows_its_sampling() {
             assert!(kept_b.named("bitcraps.peer.receive").is_empty(), "an unsampled parent's child was exported");
         }
     }
+}
+
+#[test]
+fn spans_of_a_known_sampler_get_the_decision_ids_and_trace_state_the_sdk_gives() {
+    let samplers = [
+        TraceSampler::AlwaysOn,
+        TraceSampler::AlwaysOff,
+        TraceSampler::TraceIdRatio(0.5),
+        TraceSampler::ParentBasedAlwaysOn,
+        TraceSampler::ParentBasedAlwaysOff,
+        TraceSampler::ParentBasedTraceIdRatio(0.5),
+    ];
+    for sampler in samplers {
+        for parent in [None, Some(true), Some(false)] {
+            let (fast, kept, provider) = node(sampler);
+            let sdk = Traces::new(&provider); // the SDK decides every span
+            let cx = parent.map(remote_context).unwrap_or_default();
+            let attached = cx.clone().attach();
+            let ours = fast.peer_send("peer_1", PeerTransport::Tcp, MessageKind::Bet);
+            let theirs = sdk.peer_send("peer_1", PeerTransport::Tcp, MessageKind::Bet);
+            drop(attached);
+            let case = format!("{sampler:?} under parent {parent:?}");
+            let ratio_decides = matches!(sampler, TraceSampler::TraceIdRatio(_))
+                || (parent.is_none() && matches!(sampler, TraceSampler::ParentBasedTraceIdRatio(_)));
+            if !ratio_decides {
+                assert_eq!(ours.is_sampled(), theirs.is_sampled(), "{case}");
+            }
+            let (a, b) = (ours.span_context(), theirs.span_context());
+            assert!(a.is_valid() && !a.is_remote(), "{case}: {a:?}");
+            assert_eq!(a.trace_flags().is_sampled(), ours.is_sampled(), "{case}");
+            assert_eq!(a.trace_state().header(), b.trace_state().header(), "{case}");
+            if parent.is_some() {
+                assert_eq!(a.trace_id(), b.trace_id(), "{case}: the parent's trace");
+                assert_ne!(a.span_id(), cx.span().span_context().span_id(), "{case}: a span id of its own");
+            }
+            // The lazily built context holds the same ids, so children and carriers continue it.
+            assert_eq!(ours.context().span().span_context(), &a, "{case}");
+            assert_eq!(ours.carrier().span_context(), Some(&a), "{case}");
+            let exported = usize::from(ours.is_sampled()) + usize::from(theirs.is_sampled());
+            drop((ours, theirs));
+            assert_eq!(kept.named("bitcraps.peer.send").len(), exported, "{case}");
+        }
+    }
+}
+
+#[test]
+fn an_unsampled_game_still_puts_its_id_in_the_baggage_its_messages_carry() {
+    let (traces, kept, _provider) = node(TraceSampler::ParentBasedAlwaysOff);
+    let game = traces.game("game_7", GameType::Cash);
+    assert!(!game.is_sampled());
+    assert_eq!(game.context().baggage().get("bitcraps.game.id").map(|v| v.as_str().to_owned()), Some("game_7".into()));
+    let carrier = game.in_scope(|| {
+        let round = traces.consensus_round(3);
+        round.in_scope(|| traces.peer_send("peer_1", PeerTransport::Tcp, MessageKind::Proposal).carrier())
+    });
+    assert_eq!(carrier.baggage_value("bitcraps.game.id"), Some("game_7"));
+    assert_eq!(carrier.baggage_value("bitcraps.consensus.round"), Some("3"));
+    let sc = carrier.span_context().expect("an unsampled send still propagates its ids");
+    assert_eq!(sc.trace_id(), game.span_context().trace_id());
+    assert!(!sc.is_sampled());
+    drop(game);
+    assert!(kept.0.lock().expect("lock").is_empty(), "nothing unsampled is exported");
 }
 
 #[test]

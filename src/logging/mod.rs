@@ -147,6 +147,7 @@ pub(crate) fn install(
         builder: builder.clone(),
         tracer_provider: None,
         local_tracer_provider: None,
+        traces_sampler: config.traces_sampler(),
         logger_provider: None,
         runtime: Mutex::new(None),
         installed: AtomicBool::new(false),
@@ -201,6 +202,8 @@ struct Shared {
     tracer_provider: Option<SdkTracerProvider>,
     /// The provider spans are recorded with when none is exported.
     local_tracer_provider: Option<SdkTracerProvider>,
+    /// The sampler both tracer providers above were built with.
+    traces_sampler: crate::config::TraceSampler,
     logger_provider: Option<SdkLoggerProvider>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     /// Still the process-wide logging (the owner has not shut it down).
@@ -263,6 +266,16 @@ impl LoggingGuard {
     /// else one with the configured sampler and no exporter.
     pub fn traces_provider(&self) -> SdkTracerProvider {
         self.shared.traces_provider()
+    }
+
+    /// Typed spans through [`LoggingGuard::traces_provider`], knowing the sampler it was built
+    /// with (so spans it drops skip the SDK).
+    pub fn traces(&self) -> crate::trace::Traces {
+        let shared = &self.shared;
+        match shared.tracer_provider.is_some() || shared.local_tracer_provider.is_some() {
+            true => crate::trace::Traces::with_sampler(&shared.traces_provider(), shared.traces_sampler),
+            false => crate::trace::Traces::new(&shared.traces_provider()),
+        }
     }
 
     /// The logger provider log records are exported through, when OTLP is configured.

@@ -3,7 +3,7 @@
 //! anything reaches an exporter.
 
 use super::context::CorrelationContext;
-use super::redact::{Redactor, REDACTED};
+use super::redact::{Redactor, SecretKeys, REDACTED};
 use crate::config::TraceSampler;
 use crate::semconv::attribute;
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _};
@@ -65,17 +65,17 @@ fn correlation_attributes(ctx: &CorrelationContext) -> impl Iterator<Item = (&'s
 #[derive(Debug)]
 pub struct ScrubbingSpanProcessor<P> {
     inner: P,
-    redactor: Redactor,
+    redactor: SecretKeys,
 }
 
 impl<P> ScrubbingSpanProcessor<P> {
     /// Wraps `inner`.
     pub fn new(inner: P, redactor: Redactor) -> Self {
-        ScrubbingSpanProcessor { inner, redactor }
+        ScrubbingSpanProcessor { inner, redactor: SecretKeys::new(redactor) }
     }
 }
 
-fn scrub(redactor: &Redactor, attrs: &mut [KeyValue]) {
+fn scrub(redactor: &SecretKeys, attrs: &mut [KeyValue]) {
     for kv in attrs.iter_mut().filter(|kv| redactor.is_secret(kv.key.as_str())) {
         kv.value = Value::from(REDACTED);
     }

@@ -107,6 +107,36 @@ impl Redactor {
     }
 }
 
+/// [`Redactor::is_secret`] with the verdicts for every registry attribute id worked out once.
+/// A span's attribute keys are mostly the registry's own `&'static str` ids, so most lookups
+/// are a binary search on the key's address instead of a scan of every secret name. The same
+/// address and length mean the same bytes, so the verdict is always the one `is_secret` gives.
+#[derive(Clone, Debug)]
+pub(crate) struct SecretKeys {
+    redactor: Redactor,
+    /// (address, length, is secret) of each registry id, sorted.
+    known: Box<[(usize, usize, bool)]>,
+}
+
+impl SecretKeys {
+    pub(crate) fn new(redactor: Redactor) -> SecretKeys {
+        let mut known: Vec<_> = crate::semconv::ATTRIBUTES
+            .iter()
+            .map(|def| (def.id.as_ptr() as usize, def.id.len(), redactor.is_secret(def.id)))
+            .collect();
+        known.sort_unstable();
+        SecretKeys { redactor, known: known.into() }
+    }
+
+    pub(crate) fn is_secret(&self, key: &str) -> bool {
+        let addr = (key.as_ptr() as usize, key.len());
+        match self.known.binary_search_by(|&(a, l, _)| (a, l).cmp(&addr)) {
+            Ok(i) => self.known[i].2,
+            Err(_) => self.redactor.is_secret(key),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +165,31 @@ mod tests {
         assert!(r.is_secret("PIN"));
         assert!(!r.is_secret("spinner"));
         assert_eq!(r.names().filter(|n| n == "seed_phrase").count(), 1);
+    }
+}
+
+#[cfg(test)]
+mod secret_keys_tests {
+    use super::{Redactor, SecretKeys};
+
+    #[test]
+    fn secret_keys_give_the_redactors_verdict_for_registry_ids_their_copies_and_other_keys() {
+        // Names that make some registry ids secret, so both verdicts occur.
+        let redactor = Redactor::new(["user_id", "peer_id", "password"]);
+        let keys = SecretKeys::new(redactor.clone());
+        let mut secret = 0;
+        for def in crate::semconv::ATTRIBUTES {
+            let copy = def.id.to_owned();
+            assert_eq!(keys.is_secret(def.id), redactor.is_secret(def.id), "{}", def.id);
+            assert_eq!(keys.is_secret(&copy), redactor.is_secret(&copy), "copy of {}", def.id);
+            secret += usize::from(keys.is_secret(def.id));
+        }
+        assert!(secret >= 2, "the test names mark registry ids secret");
+        for key in ["password", "db.password", "bitcraps.game.id", "x", ""] {
+            assert_eq!(keys.is_secret(key), redactor.is_secret(key), "{key}");
+        }
+        // A prefix of a registry id shares its address but not its length.
+        let id = crate::semconv::attribute::USER_ID.id;
+        assert_eq!(keys.is_secret(&id[..4]), redactor.is_secret(&id[..4]));
     }
 }

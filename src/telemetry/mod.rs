@@ -138,13 +138,12 @@ fn start(builder: TelemetryBuilder) -> Result<Telemetry, Error> {
     };
     config.log_effective();
     let traces = match &logging {
-        Some(l) => crate::trace::Traces::new(&l.traces_provider()),
+        Some(l) => l.traces(),
         None => {
             crate::trace::propagators::install(config.propagators());
-            crate::trace::Traces::new(&crate::logging::pipeline::local_tracer_provider(
-                resource(&config),
-                config.traces_sampler(),
-            ))
+            let sampler = config.traces_sampler();
+            let provider = crate::logging::pipeline::local_tracer_provider(resource(&config), sampler);
+            crate::trace::Traces::with_sampler(&provider, sampler)
         }
     };
 

@@ -54,14 +54,16 @@ pub use game::GameSpan;
 pub use peer::{PeerReceiveSpan, PeerSendSpan};
 pub use span::{Entered, SpanGuard};
 
+use crate::config::TraceSampler;
 use crate::semconv::{
     attribute, span as defs, AttributeEnum, DisputeReason, GameType, MessageKind, MessagingOperationType, PeerTransport,
 };
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::{Link, TracerProvider as _};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
-use span::key;
+use span::{key, Start};
+use std::sync::Arc;
 
 /// Name of the instrumentation scope typed spans are recorded under.
 pub const SCOPE: &str = "bitcraps_otel";
@@ -78,12 +80,37 @@ pub const MESSAGING_SYSTEM: &str = "bitcraps";
 #[derive(Clone, Debug)]
 pub struct Traces {
     tracer: SdkTracer,
+    /// The sampler `tracer`'s provider was built with, when known (see [`Traces::with_sampler`]).
+    sampler: Option<TraceSampler>,
 }
 
 impl Traces {
     /// Typed spans recorded through `provider` (its sampler, processors and exporters).
     pub fn new(provider: &SdkTracerProvider) -> Traces {
-        Traces { tracer: provider.tracer(SCOPE) }
+        Traces { tracer: provider.tracer(SCOPE), sampler: None }
+    }
+
+    /// Typed spans recorded through `provider`, which was built with `sampler`
+    /// (`with_sampler(sampler.to_sdk())`, as `init` builds it). Knowing the sampler lets a span
+    /// it drops skip the SDK entirely: the span gets its ids and nothing else is built. With a
+    /// provider built with another sampler, spans would follow `sampler`'s decisions where
+    /// it can decide without a trace id; use [`Traces::new`] for such a provider.
+    ///
+    /// ```
+    /// use bitcraps_otel::config::TraceSampler;
+    /// use bitcraps_otel::semconv::{MessageKind, PeerTransport};
+    /// use bitcraps_otel::trace::Traces;
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    ///
+    /// let sampler = TraceSampler::ParentBasedAlwaysOff;
+    /// let provider = SdkTracerProvider::builder().with_sampler(sampler.to_sdk()).build();
+    /// let traces = Traces::with_sampler(&provider, sampler);
+    /// let send = traces.peer_send("peer_9f2c", PeerTransport::Tcp, MessageKind::Bet);
+    /// assert!(!send.is_sampled());
+    /// assert!(send.span_context().is_valid()); // still propagates
+    /// ```
+    pub fn with_sampler(provider: &SdkTracerProvider, sampler: TraceSampler) -> Traces {
+        Traces { tracer: provider.tracer(SCOPE), sampler: Some(sampler) }
     }
 
     /// Spans that get ids and propagate but are never exported (a provider with no processor).
@@ -94,21 +121,23 @@ impl Traces {
     fn start(
         &self,
         def: &'static crate::semconv::SpanDef,
-        parent: &Context,
+        parent: Context,
+        baggage: Option<KeyValue>,
         links: Vec<Link>,
         attributes: impl FnOnce() -> Vec<KeyValue>,
     ) -> SpanGuard {
-        SpanGuard::start(&self.tracer, def, parent, links, attributes)
+        let how = Start { tracer: &self.tracer, sampler: self.sampler, def, baggage, links };
+        SpanGuard::start(how, parent, attributes)
     }
 
     /// A `bitcraps.game` span. The game id also goes into the baggage, so peer messages sent
     /// inside the game carry it.
     pub fn game(&self, game_id: &str, game_type: GameType) -> GameSpan {
-        let parent =
-            Context::map_current(|cx| cx.with_baggage([KeyValue::new(key(&attribute::GAME_ID), game_id.to_owned())]));
-        GameSpan::new(self.start(&defs::GAME, &parent, Vec::new(), || {
+        let id: StringValue = Arc::<str>::from(game_id).into();
+        let baggage = KeyValue::new(key(&attribute::GAME_ID), id.clone());
+        GameSpan::new(self.start(&defs::GAME, Context::current(), Some(baggage), Vec::new(), || {
             vec![
-                KeyValue::new(key(&attribute::GAME_ID), game_id.to_owned()),
+                KeyValue::new(key(&attribute::GAME_ID), id),
                 KeyValue::new(key(&attribute::GAME_TYPE), game_type.as_str()),
             ]
         }))
@@ -117,24 +146,25 @@ impl Traces {
     /// A `bitcraps.consensus.round` span. The round number also goes into the baggage.
     pub fn consensus_round(&self, round: u64) -> ConsensusSpan {
         let round = i64::try_from(round).unwrap_or(i64::MAX);
-        let parent =
-            Context::map_current(|cx| cx.with_baggage([KeyValue::new(key(&attribute::CONSENSUS_ROUND), round)]));
-        let game_id = parent.baggage().get(key(&attribute::GAME_ID)).map(|v| v.as_str().to_owned());
-        ConsensusSpan::new(self.start(&defs::CONSENSUS_ROUND, &parent, Vec::new(), || {
-            let mut attrs = vec![KeyValue::new(key(&attribute::CONSENSUS_ROUND), round)];
-            if let Some(id) = game_id {
-                attrs.push(KeyValue::new(key(&attribute::GAME_ID), id));
+        let parent = Context::current();
+        let baggage = KeyValue::new(key(&attribute::CONSENSUS_ROUND), round);
+        let attributes = || {
+            let mut attrs = Vec::with_capacity(2);
+            attrs.push(KeyValue::new(key(&attribute::CONSENSUS_ROUND), round));
+            // The game this round belongs to, from the baggage the game span added.
+            if let Some(id) = parent.baggage().get(key(&attribute::GAME_ID)) {
+                attrs.push(KeyValue::new(key(&attribute::GAME_ID), id.clone()));
             }
             attrs
-        }))
+        };
+        ConsensusSpan::new(self.start(&defs::CONSENSUS_ROUND, parent.clone(), Some(baggage), Vec::new(), attributes))
     }
 
     /// A `bitcraps.peer.send` span (PRODUCER): one message to `peer`. Put
     /// [`PeerSendSpan::carrier`] in the message header.
     pub fn peer_send(&self, peer: &str, transport: PeerTransport, kind: MessageKind) -> PeerSendSpan {
-        let parent = Context::current();
-        PeerSendSpan::new(self.start(&defs::PEER_SEND, &parent, Vec::new(), || {
-            messaging_attributes(MessagingOperationType::Send, peer, Some(peer), transport, kind)
+        PeerSendSpan::new(self.start(&defs::PEER_SEND, Context::current(), None, Vec::new(), || {
+            messaging_attributes(MessagingOperationType::Send, peer, true, transport, kind)
         }))
     }
 
@@ -148,9 +178,8 @@ impl Traces {
         kind: MessageKind,
         carrier: &Carrier,
     ) -> PeerReceiveSpan {
-        let parent = carrier.context();
-        PeerReceiveSpan::new(self.start(&defs::PEER_RECEIVE, &parent, Vec::new(), || {
-            messaging_attributes(MessagingOperationType::Receive, peer, None, transport, kind)
+        PeerReceiveSpan::new(self.start(&defs::PEER_RECEIVE, carrier.context(), None, Vec::new(), || {
+            messaging_attributes(MessagingOperationType::Receive, peer, false, transport, kind)
         }))
     }
 
@@ -164,17 +193,15 @@ impl Traces {
         kind: MessageKind,
         carrier: &Carrier,
     ) -> PeerReceiveSpan {
-        let parent = Context::current();
         let links = carrier.span_context().map(|sc| vec![Link::with_context(sc.clone())]).unwrap_or_default();
-        PeerReceiveSpan::new(self.start(&defs::PEER_RECEIVE, &parent, links, || {
-            messaging_attributes(MessagingOperationType::Receive, peer, None, transport, kind)
+        PeerReceiveSpan::new(self.start(&defs::PEER_RECEIVE, Context::current(), None, links, || {
+            messaging_attributes(MessagingOperationType::Receive, peer, false, transport, kind)
         }))
     }
 
     /// A `bitcraps.dispute` span.
     pub fn dispute(&self, game_id: &str, reason: DisputeReason) -> DisputeSpan {
-        let parent = Context::current();
-        DisputeSpan::new(self.start(&defs::DISPUTE, &parent, Vec::new(), || {
+        DisputeSpan::new(self.start(&defs::DISPUTE, Context::current(), None, Vec::new(), || {
             vec![
                 KeyValue::new(key(&attribute::GAME_ID), game_id.to_owned()),
                 KeyValue::new(key(&attribute::DISPUTE_REASON), reason.as_str()),
@@ -186,20 +213,23 @@ impl Traces {
 fn messaging_attributes(
     operation: MessagingOperationType,
     peer: &str,
-    destination: Option<&str>,
+    destination: bool,
     transport: PeerTransport,
     kind: MessageKind,
 ) -> Vec<KeyValue> {
-    let mut attrs = vec![
+    // One shared copy of the peer id for both attributes that carry it.
+    let peer: StringValue = Arc::<str>::from(peer).into();
+    let mut attrs = Vec::with_capacity(6);
+    attrs.extend([
         KeyValue::new(key(&attribute::MESSAGING_SYSTEM), MESSAGING_SYSTEM),
         KeyValue::new(key(&attribute::MESSAGING_OPERATION_TYPE), operation.as_str()),
-        KeyValue::new(key(&attribute::PEER_ID), peer.to_owned()),
+        KeyValue::new(key(&attribute::PEER_ID), peer.clone()),
         KeyValue::new(key(&attribute::PEER_TRANSPORT), transport.as_str()),
         KeyValue::new(key(&attribute::MESSAGE_KIND), kind.as_str()),
-    ];
+    ]);
     // The receiver does not know the name the sender addressed it by.
-    if let Some(d) = destination {
-        attrs.push(KeyValue::new(key(&attribute::MESSAGING_DESTINATION_NAME), d.to_owned()));
+    if destination {
+        attrs.push(KeyValue::new(key(&attribute::MESSAGING_DESTINATION_NAME), peer));
     }
     attrs
 }
