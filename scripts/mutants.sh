@@ -18,6 +18,8 @@ cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || { echo "mutants.sh: cargo install cargo-mutants" >&2; exit 2; }
 shard="${SHARD:-0}"
 timeout="${MUTANT_TIMEOUT:-300}"
+# cargo-mutants creates its output directory but not that directory's parents.
+mkdir -p target/mutants
 
 # The unit tests plus the integration tests that exercise each tree without starting servers.
 # shellcheck disable=SC2086 # MUTANTS_FLAGS is a list of flags

@@ -47,26 +47,7 @@ async fn prometheus_exemplars_of_the_consensus_latency_are_consensus_round_spans
 
     // Exemplars Prometheus stored for the consensus latency, by trace id.
     let stored = tokio::task::spawn_blocking(move || {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-        let path = format!(
-            "/api/v1/query_exemplars?query={}&start={}&end={}",
-            common::encode("bitcraps_consensus_latency_seconds_bucket"),
-            now - 600,
-            now + 600
-        );
-        let ids = wait_for(|| {
-            let v = prometheus.get(&path)?;
-            let ids: BTreeSet<(String, String)> = v["data"]
-                .as_array()?
-                .iter()
-                .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
-                .filter_map(|e| {
-                    let labels = &e["labels"];
-                    Some((labels["trace_id"].as_str()?.to_string(), labels["span_id"].as_str()?.to_string()))
-                })
-                .collect();
-            (!ids.is_empty()).then_some(ids)
-        });
+        let ids = wait_for(|| prometheus.exemplar_ids("bitcraps_consensus_latency_seconds_bucket"));
         (ids, prometheus)
     })
     .await

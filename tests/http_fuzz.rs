@@ -7,6 +7,8 @@
 //! other inputs:
 //!   PROPTEST_CASES=100000 PROPTEST_RNG_SEED=$RANDOM cargo test --release --test http_fuzz
 
+mod fuzz_support;
+
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
 use axum::Router;
@@ -63,17 +65,8 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// `default` cases from a fixed seed, so CI sees the same inputs every run; `PROPTEST_CASES`
-/// and `PROPTEST_RNG_SEED` change both.
 fn cases(default: u32) -> RunnerConfig {
-    let mut config = RunnerConfig { failure_persistence: None, ..RunnerConfig::default() };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = default;
-    }
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0xB17C_4A95);
-    }
-    config
+    fuzz_support::runner_config(default, 0xB17C_4A95)
 }
 
 fn method() -> impl Strategy<Value = Method> {

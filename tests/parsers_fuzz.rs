@@ -6,6 +6,8 @@
 //! CI runs a bounded number of cases from a fixed seed; `PROPTEST_CASES` and
 //! `PROPTEST_RNG_SEED` change both for a longer hunt.
 
+mod fuzz_support;
+
 use bitcraps_otel::alerting::parse_rules_with_env;
 use bitcraps_otel::mesh::{parse_peers, read_frame, Envelope, MessageKind, MAX_FRAME, MAX_SENDER, MAX_TRACE};
 use proptest::prelude::*;
@@ -16,14 +18,7 @@ const SHIPPED_RULES: &str = include_str!("../deploy/alerting/bitcraps-rules.yml"
 const SECRET: &str = "SECRETMARK-7f3a";
 
 fn cases(default: u32) -> RunnerConfig {
-    let mut config = RunnerConfig { failure_persistence: None, ..RunnerConfig::default() };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = default;
-    }
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x5EED_F022);
-    }
-    config
+    fuzz_support::runner_config(default, 0x5EED_F022)
 }
 
 /// Text an editor's slip or a hostile file could put into a rules file.

@@ -261,22 +261,10 @@ fn a_real_prometheus_stores_exemplars_carrying_the_trace_ids_of_our_spans() {
         "OpenMetrics scrape stores as many samples as the classic text has"
     );
 
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-    let path = format!(
-        "/api/v1/query_exemplars?query={}&start={}&end={}",
-        common::encode("bitcraps_consensus_latency_seconds_bucket"),
-        now - 600,
-        now + 600
-    );
     let stored: BTreeSet<String> = wait_for(|| {
-        let v = api(&path)?;
-        let ids: BTreeSet<String> = v["data"]
-            .as_array()?
-            .iter()
-            .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
-            .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_string))
-            .collect();
-        (ids.len() >= 2).then_some(ids)
+        let ids = prometheus.exemplar_ids("bitcraps_consensus_latency_seconds_bucket")?;
+        let traces: BTreeSet<String> = ids.into_iter().map(|(trace, _span)| trace).collect();
+        (traces.len() >= 2).then_some(traces)
     })
     .expect("Prometheus stores the consensus latency exemplars");
     let ours: BTreeSet<String> = served.trace_ids.iter().cloned().collect();

@@ -57,6 +57,29 @@ impl Prometheus {
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         (status == 200 && v["status"] == "success").then_some(v)
     }
+
+    /// The `(trace_id, span_id)` labels of the exemplars Prometheus stored for `series` over
+    /// the last and next ten minutes; `None` until it answers with at least one.
+    pub fn exemplar_ids(&self, series: &str) -> Option<std::collections::BTreeSet<(String, String)>> {
+        let now = super::now() as u64;
+        let path = format!(
+            "/api/v1/query_exemplars?query={}&start={}&end={}",
+            super::encode(series),
+            now.saturating_sub(600),
+            now + 600
+        );
+        let answer = self.get(&path)?;
+        let ids: std::collections::BTreeSet<(String, String)> = answer["data"]
+            .as_array()?
+            .iter()
+            .flat_map(|s| s["exemplars"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| {
+                let labels = &e["labels"];
+                Some((labels["trace_id"].as_str()?.to_string(), labels["span_id"].as_str()?.to_string()))
+            })
+            .collect();
+        (!ids.is_empty()).then_some(ids)
+    }
 }
 
 /// The port of a `msg="Listening on" address=127.0.0.1:PORT` log line.
