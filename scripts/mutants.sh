@@ -21,14 +21,18 @@ timeout="${MUTANT_TIMEOUT:-300}"
 # cargo-mutants creates its output directory but not that directory's parents.
 mkdir -p target/mutants
 
-# The unit tests plus the integration tests that exercise each tree without starting servers.
+# The unit tests plus the integration tests that exercise each tree in-process (no node binary).
+# `-C` (not `--`) so that the build step, too, compiles only those targets rather than every
+# test binary of the crate.
 # shellcheck disable=SC2086 # MUTANTS_FLAGS is a list of flags
 cargo mutants ${MUTANTS_FLAGS:-} -f 'src/metrics/**/*.rs' --shard "$shard/${METRICS_SHARDS:-5}" --sharding round-robin \
-  --timeout "$timeout" --output target/mutants/metrics -- --lib || true
+  --timeout "$timeout" --output target/mutants/metrics -C --lib \
+  -C --test=otlp_metrics -C --test=prometheus_openmetrics -C --test=telemetry_guard || true
 # shellcheck disable=SC2086
 cargo mutants ${MUTANTS_FLAGS:-} -f 'src/alerting/**/*.rs' --shard "$shard/${ALERTING_SHARDS:-30}" --sharding round-robin \
-  --timeout "$timeout" --output target/mutants/alerting -- --lib \
-  --test alerting_engine --test alerting_file --test alerting_noise --test alerting_state || true
+  --timeout "$timeout" --output target/mutants/alerting -C --lib \
+  -C --test=alerting_engine -C --test=alerting_file -C --test=alerting_noise -C --test=alerting_state \
+  -C --test=alerting_delivery -C --test=alerting_reload || true
 
 for tree in metrics alerting; do
   echo "== $tree: missed mutants (tests passed with the code changed)"

@@ -63,6 +63,10 @@ fn app(metrics: &Metrics) -> Router {
         .route("/teapot", get(|| async { StatusCode::IM_A_TEAPOT }))
         .route("/broken", get(|| async { Err::<String, _>((StatusCode::INTERNAL_SERVER_ERROR, "ledger unavailable")) }))
         .route("/busy", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+        .route(
+            "/status/{code}",
+            get(|Path(code): Path<u16>| async move { StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST) }),
+        )
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(|| async { "# EOF" }))
         .route("/hang", get(std::future::pending::<&'static str>))
@@ -89,6 +93,24 @@ async fn requests_are_recorded_under_the_route_template_never_the_raw_path() {
     let text = f.bridge.render();
     for id in [1, 22, 333] {
         assert!(!text.contains(&format!("/games/{id}\"")), "raw path /games/{id} leaked into a label:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn one_route_answering_several_statuses_keeps_one_series_per_status() {
+    let f = fixture();
+    let app = app(&f.metrics);
+    // Neighbouring codes (200/201/204, 400/404) differ only in their low bits: each must still
+    // get its own series.
+    for (code, times) in [(200u16, 3), (201, 1), (204, 2), (400, 1), (404, 4)] {
+        for _ in 0..times {
+            assert_eq!(send(&app, Method::GET, &format!("/status/{code}")).await.as_u16(), code);
+        }
+    }
+    let route = r#"http_route="/status/{code}""#;
+    for (code, times) in [(200u16, 3.0), (201, 1.0), (204, 2.0), (400, 1.0), (404, 4.0)] {
+        let status = format!(r#"http_response_status_code="{code}""#);
+        assert_eq!(f.value(DURATION_COUNT, &[route, &status]), Some(times), "status {code}");
     }
 }
 

@@ -21,9 +21,12 @@ use std::time::Duration;
 /// let network = metrics.network();
 /// network.connection_opened(PeerTransport::Ble);
 /// network.messages_sent(PeerTransport::Ble, 3);
+/// network.message_sent(PeerTransport::Ble);
+/// network.message_received(PeerTransport::Tcp);
 /// network.record_latency(Duration::from_millis(45));
 /// let text = bridge.render();
-/// assert!(text.contains("bitcraps_network_messages_sent_total{transport=\"ble\"} 3"));
+/// assert!(text.contains("bitcraps_network_messages_sent_total{transport=\"ble\"} 4"));
+/// assert!(text.contains("bitcraps_network_messages_received_total{transport=\"tcp\"} 1"));
 /// assert!(text.contains("bitcraps_network_active_connections{transport=\"ble\"} 1"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -162,4 +162,28 @@ mod tests {
         assert_eq!(overflow.map(|p| p.count), Some(97));
         assert_eq!(points.iter().map(|p| p.count).sum::<u64>(), 100, "no recording is lost");
     }
+
+    #[test]
+    fn every_learnt_series_keeps_an_exemplar_in_every_bucket() {
+        let mut registry = HistogramRegistry::new(ExemplarFilter::AlwaysOn);
+        let h = KeyedHistogram::new(&mut registry, &metric::HTTP_SERVER_REQUEST_DURATION, 6);
+        let bounds = metric::HTTP_SERVER_REQUEST_DURATION.buckets;
+        // One value in each bucket, the last one (+Inf) included, in each learnt series.
+        let values: Vec<f64> = bounds.iter().copied().chain([bounds[bounds.len() - 1] * 2.0]).collect();
+        for r in 0..5u64 {
+            let s = h.series(key("/r", r), || vec![KeyValue::new("r", r.to_string())]);
+            for v in &values {
+                h.record(s, *v);
+            }
+        }
+        let mut out = Vec::new();
+        registry.collect(&mut out);
+        let points = &out[0].points;
+        assert_eq!(points.len(), 5);
+        for p in points {
+            let mut buckets: Vec<usize> = p.exemplars.iter().map(|e| e.bucket).collect();
+            buckets.sort_unstable();
+            assert_eq!(buckets, (0..values.len()).collect::<Vec<_>>(), "{:?}", p.attributes);
+        }
+    }
 }
