@@ -41,9 +41,9 @@ const WRITE_BUFFER: usize = 64 << 10;
 /// Largest snapshot read back (a corrupt or hostile file is not read whole).
 const MAX_STATE_BYTES: u64 = 64 << 20;
 
-// What a snapshot holds, as read back (owned). Writing goes through `encode::Encoded`, which
-// produces the same JSON straight from the engine's records; the tests encode these records
-// the way earlier versions wrote them, to check the two agree.
+// What a snapshot holds, as read back (owned). Writing goes through `encode`, which writes
+// the same JSON straight from the engine's records; the tests encode these records the way
+// earlier versions wrote them, to check the two agree.
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Serialize))]
 struct StateFile<'a> {
@@ -130,8 +130,8 @@ fn state_name(s: AlertState) -> &'static str {
 }
 
 /// Encodes the snapshot of the engine's `core` into `out`.
-fn encode<W: Write>(core: &Core, now: Instant, out: W) -> serde_json::Result<()> {
-    serde_json::to_writer(out, &encode::Encoded { core, clock: &Clock::new(now) })
+fn encode<W: Write>(core: &Core, now: Instant, mut out: W) -> std::io::Result<()> {
+    encode::write_snapshot(core, &Clock::new(now), &mut out)
 }
 
 /// The snapshot of `shared` as JSON bytes (taken under the engine's lock, written outside).
@@ -182,7 +182,7 @@ fn save_streaming(shared: &Shared, dir: &Path, now: Instant) -> std::io::Result<
         let core = lock(&shared.core);
         let encoded = encode(&core, now, &mut out);
         drop(core);
-        encoded.map_err(|e| std::io::Error::other(format!("cannot encode the alert state: {e}")))?;
+        encoded.map_err(|e| std::io::Error::other(format!("cannot encode or write the alert state: {e}")))?;
         out.flush()
     })
 }
