@@ -4,6 +4,9 @@
 //!
 //! A snapshot is written whole to a temporary file, synced, then renamed over the previous
 //! one (and the directory synced), so a crash at any point leaves the last complete snapshot.
+//! Its JSON is written straight from the engine's records (module `encode`); at stop it streams
+//! into the file through a small buffer, after a cycle it is encoded into memory under the
+//! lock and written from a blocking thread.
 //! At start a snapshot is restored when it is this format, from this node, and younger than
 //! the tolerance; anything else (corrupt, foreign, too old) is one clear log line and a clean
 //! start, never a crash.
