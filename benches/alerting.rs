@@ -191,7 +191,8 @@ const FIRING: usize = 1_000;
 
 /// Saving the alert state with 1,000 firing alerts, each already told to a channel (issue 12:
 /// at most 5 ms and 1 MiB), to a directory on disk and to one on tmpfs (the same work without
-/// the device's fsync). Returns the memory lines for the summary.
+/// the device's fsync), each beside a bare write + fsync + rename + fsync of the same bytes
+/// (the device's share of the save). Returns the memory lines for the summary.
 ///
 /// Through the public API: `stop()` on a started engine writes the snapshot (encode under
 /// the engine's lock, write, fsync, rename, fsync the directory). Each iteration first
@@ -279,9 +280,28 @@ fn state(c: &mut Criterion) -> Vec<String> {
                 timed
             })
         });
+        // The device's share: the same bytes written, fsynced, renamed over and the directory
+        // fsynced, with nothing encoded, into the same directory.
+        let bytes = std::fs::read(dir.join(STATE_FILE)).expect("snapshot");
+        g.bench_function(format!("{label}/reference-bare-write-fsync-rename"), |b| {
+            b.iter(|| bare_write(&dir, &bytes).expect("bare write"))
+        });
     }
     g.finish();
     lines
+}
+
+/// What saving costs without the engine: write `bytes` to a temporary file, fsync it, rename
+/// it over the snapshot, fsync the directory.
+fn bare_write(dir: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join("bare.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(STATE_FILE))?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn mib(b: usize) -> String {

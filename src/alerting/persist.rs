@@ -4,6 +4,9 @@
 //!
 //! A snapshot is written whole to a temporary file, synced, then renamed over the previous
 //! one (and the directory synced), so a crash at any point leaves the last complete snapshot.
+//! Its JSON is written straight from the engine's records (module `encode`); at stop it streams
+//! into the file through a small buffer, after a cycle it is encoded into memory under the
+//! lock and written from a blocking thread.
 //! At start a snapshot is restored when it is this format, from this node, and younger than
 //! the tolerance; anything else (corrupt, foreign, too old) is one clear log line and a clean
 //! start, never a crash.
@@ -14,27 +17,38 @@
 //! (its resolve goes to the channels that heard it fire). Rules that need history (rates,
 //! windowed ratios, anomalies) get that history's time before a restored alert can resolve.
 
-use super::cycle::{lock, Shared};
+use super::cycle::{lock, Core, Shared};
 use super::silence::Silence;
 use super::state::{AlertState, Entry, Fingerprint};
 use super::{AlertCondition, AlertSeverity};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+#[cfg(test)]
+use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
+mod encode;
+
 /// The snapshot's file name inside the state directory.
 pub const STATE_FILE: &str = "alerting-state.json";
 /// What the snapshot says it is; another value is a foreign file.
 const FORMAT: &str = "bitcraps-alerting-state/1";
+/// The buffer between the encoder and the file when saving at stop: a few write calls for
+/// a 1,000-alert snapshot, a small fraction of its size in memory.
+const WRITE_BUFFER: usize = 64 << 10;
 /// Largest snapshot read back (a corrupt or hostile file is not read whole).
 const MAX_STATE_BYTES: u64 = 64 << 20;
 
-// Written from borrowed engine state (no label set is copied to save it), read back owned.
-#[derive(Serialize, Deserialize)]
+// What a snapshot holds, as read back (owned). Writing goes through `encode`, which writes
+// the same JSON straight from the engine's records; the tests encode these records the way
+// earlier versions wrote them, to check the two agree.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct StateFile<'a> {
     format: Cow<'a, str>,
     written_at_ms: u64,
@@ -46,7 +60,8 @@ struct StateFile<'a> {
     failing: BTreeMap<String, String>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct SavedAlert<'a> {
     fingerprint: String,
     rule: Cow<'a, str>,
@@ -117,68 +132,62 @@ fn state_name(s: AlertState) -> &'static str {
     }
 }
 
-/// The snapshot of `shared` as JSON bytes (taken under the engine's lock, written outside).
-pub(crate) fn snapshot(shared: &Shared, now: Instant) -> Result<Vec<u8>, String> {
-    let clock = Clock::new(now);
-    let core = lock(&shared.core);
-    let alerts = core
-        .evaluator
-        .alerts
-        .iter()
-        .filter(|(_, e)| e.state != AlertState::Inactive)
-        .map(|(fp, e)| SavedAlert {
-            fingerprint: fp.to_string(),
-            rule: Cow::Borrowed(e.rule.as_str()),
-            labels: Cow::Borrowed(&e.labels),
-            severity: Cow::Borrowed(e.severity.as_str()),
-            state: Cow::Borrowed(state_name(e.state)),
-            value: e.value.is_finite().then_some(e.value),
-            active_since_ms: e.active_since.map(|t| clock.ms(t)),
-            fired_at_ms: e.fired_at.map(|t| clock.ms(t)),
-            resolved_at_ms: e.resolved_at.map(|t| clock.ms(t)),
-            acknowledged: e.acknowledged,
-            note: e.note.as_deref().map(Cow::Borrowed),
-            sent: e.delivery.sent.iter().map(|(c, t)| (Cow::Borrowed(c.as_str()), clock.ms(*t))).collect(),
-            resolution_due: Cow::Borrowed(&e.delivery.resolution_due),
-            retry_at: e.delivery.retry_at.iter().map(|(c, t)| (Cow::Borrowed(c.as_str()), clock.ms(*t))).collect(),
-        })
-        .collect::<Vec<_>>();
-    // Sized up front from the alert count (about 450 bytes an alert with a dozen labels): a
-    // buffer that doubles holds its old and new copies at once on its last growth.
-    let mut out = Vec::with_capacity(1024 + alerts.len() * 512);
-    let file = StateFile {
-        format: Cow::Borrowed(FORMAT),
-        written_at_ms: clock.ms(now),
-        node: Cow::Borrowed(&core.evaluator.node),
-        alerts,
-        silences: core.router.silences.iter().cloned().collect(),
-        failing: core.router.failing.clone(),
-    };
-    let encoded = serde_json::to_writer(&mut out, &file).map_err(|e| format!("cannot encode the alert state: {e}"));
-    drop(file);
-    drop(core);
-    encoded.map(|()| out)
+/// Encodes the snapshot of the engine's `core` into `out`.
+fn encode<W: Write>(core: &Core, now: Instant, mut out: W) -> std::io::Result<()> {
+    encode::write_snapshot(core, &Clock::new(now), &mut out)
 }
 
-/// Writes `bytes` as the snapshot in `dir`: a temporary file, synced, renamed over the
-/// previous snapshot, then the directory synced.
-pub(crate) fn write_atomically(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// The snapshot of `shared` as JSON bytes (taken under the engine's lock, written outside).
+pub(crate) fn snapshot(shared: &Shared, now: Instant) -> Result<Vec<u8>, String> {
+    // Sized up front (about 450 bytes an alert with a dozen labels): a buffer that doubles
+    // holds its old and new copies at once on its last growth.
+    let core = lock(&shared.core);
+    let mut out = Vec::with_capacity(1024 + core.evaluator.alerts.len() * 512);
+    encode(&core, now, &mut out).map_err(|e| format!("cannot encode the alert state: {e}"))?;
+    Ok(out)
+}
+
+/// Writes the snapshot in `dir` through `fill`: a temporary file, synced, renamed over the
+/// previous snapshot, then the directory synced. A failed `fill` leaves the previous one.
+fn write_atomically_with(dir: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> std::io::Result<()> {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     std::fs::create_dir_all(dir)?;
     // A name of its own per write: two writers never share a half-written file.
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!("{STATE_FILE}.{}.{n}.tmp", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+    let written = File::create(&tmp).and_then(|mut f| {
+        fill(&mut f)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
     std::fs::rename(&tmp, dir.join(STATE_FILE))?;
     // The rename is durable once the directory is; not every platform can open one.
-    if let Ok(d) = std::fs::File::open(dir) {
+    if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Writes `bytes` as the snapshot in `dir` (see [`write_atomically_with`]).
+pub(crate) fn write_atomically(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(dir, |f| f.write_all(bytes))
+}
+
+/// Encodes the snapshot of `shared` straight into the temporary file through a small buffer,
+/// so the whole file is never in memory; the engine's lock is held while encoding (the
+/// writes go to the page cache) and released before the fsync.
+fn save_streaming(shared: &Shared, dir: &Path, now: Instant) -> std::io::Result<()> {
+    write_atomically_with(dir, |f| {
+        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, f);
+        let core = lock(&shared.core);
+        let encoded = encode(&core, now, &mut out);
+        drop(core);
+        encoded.map_err(|e| std::io::Error::other(format!("cannot encode or write the alert state: {e}")))?;
+        out.flush()
+    })
 }
 
 /// Why a snapshot was not restored.
@@ -373,7 +382,7 @@ pub(crate) fn save_in_background(shared: &std::sync::Arc<Shared>) {
 /// Writes a snapshot now, on this thread (when the engine stops).
 pub(crate) fn save_now(shared: &Shared) {
     let Some(dir) = shared.state_dir.as_deref() else { return };
-    match snapshot(shared, Instant::now()).map_err(std::io::Error::other).and_then(|b| write_atomically(dir, &b)) {
+    match save_streaming(shared, dir, Instant::now()) {
         Ok(()) => shared.dirty.store(false, std::sync::atomic::Ordering::Relaxed),
         Err(e) => {
             tracing::error!(target: "bitcraps_otel::alerting", dir = %dir.display(), error = %e, "alert state not saved")
