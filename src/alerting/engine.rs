@@ -2,7 +2,7 @@
 //! No I/O and no clock of its own: the caller passes `now`, which keeps it testable and lets
 //! the benchmark time exactly one cycle.
 
-use super::condition::{anomaly_rate_window, AlertCondition, Ewma, History, HISTOGRAM_MEAN_WINDOW};
+use super::condition::{anomaly_rate_window, AlertCondition, Ewma, History, Threshold, HISTOGRAM_MEAN_WINDOW};
 use super::rule::{CompiledRule, MatchOp, Source};
 use super::snapshot::{labels_key, ByLabelsKey, FastHasher, Labels, Point, Snapshot};
 use super::state::{rule_alert_labels, Entry, Fingerprint, Transition};
@@ -311,6 +311,20 @@ impl Evaluator {
     }
 }
 
+/// `(labels, value)` of the series of `points` that `rule` matches and whose value passes
+/// `test` (a comparison that NaN never passes, as [`Threshold::test`]).
+fn crossing(points: &[Point], rule: &CompiledRule, test: impl Fn(f64) -> bool) -> Vec<(Labels, f64)> {
+    let src = rule.source;
+    let mut out = Vec::new();
+    for p in points {
+        let v = pick(src, p);
+        if test(v) && matches(p, rule) {
+            out.push(((*p.labels).clone(), v));
+        }
+    }
+    out
+}
+
 /// `(series labels, value)` of every series of the rule that is active this cycle.
 fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: Instant) -> Vec<(Labels, f64)> {
     let rule = &slot.compiled;
@@ -465,11 +479,12 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
                 }
             } else if direct {
                 // Compared first: a threshold no series crosses costs one comparison a series.
-                return points
-                    .iter()
-                    .filter(|p| test(pick(src, p)) && matches(p, rule))
-                    .map(|p| ((*p.labels).clone(), pick(src, p)))
-                    .collect();
+                return match threshold {
+                    Some(Threshold::GreaterThan(b)) => crossing(points, rule, |v| v > b),
+                    Some(Threshold::LessThan(b)) => crossing(points, rule, |v| v < b),
+                    Some(t) => crossing(points, rule, |v| t.test(v)),
+                    None => Vec::new(),
+                };
             } else {
                 series.extend(points.iter().filter(|p| matches(p, rule)).map(|p| (&*p.labels, pick(src, p))));
             }

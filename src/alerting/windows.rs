@@ -45,12 +45,14 @@ pub(crate) struct Windows {
     common: Option<Instant>,
     /// `times` in ms since `common` (`None`: beyond `u32`), row for row.
     ms: VecDeque<Option<u32>>,
-    /// Rows each series' ring holds.
+    /// Rows each series' ring holds: a power of two, so a row's place is a mask away.
     cap: usize,
     series: Vec<Series>,
     index: ByLabelsKey<usize>,
     /// Series `i`'s value of plane `p` at row `r` is at `(i * planes + p) * cap + r % cap`.
     values: Vec<f64>,
+    /// Where the next push of this evaluation probably goes.
+    cursor: usize,
 }
 
 /// A series pushed twice in one evaluation.
@@ -73,17 +75,18 @@ impl Windows {
     pub(crate) fn begin(&mut self, now: Instant, window: Duration, planes: usize, expected: usize) {
         let planes = planes.clamp(1, MAX_PLANES);
         if self.planes != planes {
-            *self = Windows { planes, cap: expected.clamp(2, 1024), ..Windows::default() };
+            *self = Windows { planes, cap: expected.clamp(2, 1024).next_power_of_two(), ..Windows::default() };
         }
         self.window_ms = u32::try_from(window.as_millis()).unwrap_or(u32::MAX);
         if self.times.is_empty() {
             self.common = Some(now);
             self.ms.clear();
         }
+        self.cursor = 0;
         self.times.push_back(now);
         self.ms.push_back(self.common.and_then(|c| ms_since(now, c)));
         if self.times.len() > self.cap {
-            self.grow(self.times.len().max(self.cap * 2));
+            self.grow(self.times.len().next_power_of_two().max(self.cap * 2));
         }
     }
 
@@ -95,8 +98,8 @@ impl Windows {
         for (i, s) in self.series.iter().enumerate() {
             for p in 0..self.planes {
                 for r in s.first..=s.last {
-                    values[(i * self.planes + p) * cap + (r % cap as u64) as usize] =
-                        self.values[(i * self.planes + p) * old + (r % old as u64) as usize];
+                    values[(i * self.planes + p) * cap + (r as usize & (cap - 1))] =
+                        self.values[(i * self.planes + p) * old + (r as usize & (old - 1))];
                 }
             }
         }
@@ -115,7 +118,7 @@ impl Windows {
     }
 
     fn at(&self, i: usize, p: usize, r: u64) -> usize {
-        (i * self.planes + p) * self.cap + (r % self.cap as u64) as usize
+        (i * self.planes + p) * self.cap + (r as usize & (self.cap - 1))
     }
 
     /// Adds this evaluation's values of series `key` (the first `planes` of `values`) and
@@ -128,8 +131,15 @@ impl Windows {
     ) -> Result<[Option<(f64, Duration)>; MAX_PLANES], Twice> {
         let row = self.row();
         let now = self.times[self.times.len() - 1];
-        let i = match self.index.get(&key) {
-            Some(&i) => {
+        // Collections list series in the same order each time: the next one is most
+        // likely where the last push left off.
+        let guess = self.cursor;
+        let found = match self.series.get(guess) {
+            Some(s) if s.key == key => Some(guess),
+            _ => self.index.get(&key).copied(),
+        };
+        let i = match found {
+            Some(i) => {
                 if self.series[i].last == row {
                     return Err(Twice);
                 }
@@ -143,46 +153,60 @@ impl Windows {
                 i
             }
         };
-        let mut s = self.series[i];
-        let ms_now = match self.ms_of(row, s.origin) {
+        self.cursor = i + 1;
+        let (planes, cap, base, window_ms) = (self.planes, self.cap, self.base, self.window_ms);
+        let (times, ms, common) = (&self.times, &self.ms, self.common);
+        let ms_of = |r: u64, origin: Instant| -> Option<u32> {
+            let at = (r - base) as usize;
+            if Some(origin) == common {
+                ms[at]
+            } else {
+                ms_since(times[at], origin)
+            }
+        };
+        let s = &mut self.series[i];
+        let ms_now = match ms_of(row, s.origin) {
             Some(ms) => ms,
             // 49 days since its first sample: start over rather than wrap.
             None => {
-                s = Series { key, origin: now, first: row, last: row, drops: [0; MAX_PLANES] };
+                *s = Series { key, origin: now, first: row, last: row, drops: [0; MAX_PLANES] };
                 0
             }
         };
-        for (p, &v) in values.iter().enumerate().take(self.planes) {
-            if s.first < row && v < self.values[self.at(i, p, row - 1)] {
+        let mask = cap - 1;
+        let block = &mut self.values[i * planes * cap..(i + 1) * planes * cap];
+        let slot = |p: usize, r: u64| p * cap + (r as usize & mask);
+        for (p, &v) in values.iter().enumerate().take(planes) {
+            if s.first < row && v < block[slot(p, row - 1)] {
                 s.drops[p] += 1;
             }
-            let at = self.at(i, p, row);
-            self.values[at] = v;
+            block[slot(p, row)] = v;
         }
         s.last = row;
         // A range selector includes a sample exactly at its start.
-        if let Some(cutoff) = ms_now.checked_sub(self.window_ms) {
-            while s.first < row && self.ms_of(s.first, s.origin).is_some_and(|ms| ms < cutoff) {
-                for p in 0..self.planes {
-                    if self.values[self.at(i, p, s.first + 1)] < self.values[self.at(i, p, s.first)] {
+        let mut first_at = ms_of(s.first, s.origin);
+        if let Some(cutoff) = ms_now.checked_sub(window_ms) {
+            while s.first < row && first_at.is_some_and(|ms| ms < cutoff) {
+                for p in 0..planes {
+                    if block[slot(p, s.first + 1)] < block[slot(p, s.first)] {
                         s.drops[p] -= 1;
                     }
                 }
                 s.first += 1;
+                first_at = ms_of(s.first, s.origin);
             }
         }
-        self.series[i] = s;
+        let first_at = first_at.unwrap_or(0);
         let mut out = [None; MAX_PLANES];
         let len = (row - s.first + 1) as usize;
-        let first_at = self.ms_of(s.first, s.origin).unwrap_or(0);
         if len >= 2 && ms_now > first_at {
-            for (p, slot) in out.iter_mut().enumerate().take(self.planes) {
-                let first = self.values[self.at(i, p, s.first)];
-                let mut result = self.values[self.at(i, p, row)] - first;
+            for (p, out) in out.iter_mut().enumerate().take(planes) {
+                let first = block[slot(p, s.first)];
+                let mut result = block[slot(p, row)] - first;
                 if s.drops[p] > 0 {
-                    result = with_resets(result, (s.first..=row).map(|r| self.values[self.at(i, p, r)]));
+                    result = with_resets(result, (s.first..=row).map(|r| block[slot(p, r)]));
                 }
-                *slot = Some(extrapolate(result, (first_at, first), ms_now, len, self.window_ms));
+                *out = Some(extrapolate(result, (first_at, first), ms_now, len, window_ms));
             }
         }
         Ok(out)
@@ -251,10 +275,11 @@ mod tests {
     /// series come and go, counters reset, and evaluations fall between milliseconds.
     #[test]
     fn windows_give_exactly_what_a_history_per_series_gives() {
-        for planes in [1, 2] {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(7 + planes as u64);
+        // A ring of 2 rows has to grow to hold a window.
+        for (planes, size) in [(1, 6), (2, 6), (1, 2)] {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(7 + planes as u64 + size as u64);
             let window = Duration::from_secs(60);
-            let (size, mut windows) = (6, Windows::default());
+            let mut windows = Windows::default();
             let mut reference: HashMap<u64, [History; MAX_PLANES]> = HashMap::new();
             let mut values: HashMap<u64, [f64; MAX_PLANES]> = HashMap::new();
             let mut now = Instant::now();
