@@ -91,7 +91,7 @@ pub(crate) struct FastHasher(u64);
 
 impl FastHasher {
     fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7cc1_b727_220a_95);
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 }
 
@@ -332,11 +332,14 @@ impl Snapshot {
     }
 }
 
+/// What turns a point's attributes into its shared labels and their key.
+type LabelsOf<'a, 'f> = dyn FnMut(&mut dyn Iterator<Item = &'a KeyValue>) -> (Arc<Labels>, u64) + 'f;
+
 fn push<'a, T: Copy>(
     points: &mut Vec<Point>,
     data: &'a MetricData<T>,
     to_f64: impl Fn(T) -> f64,
-    labels_of: &mut dyn FnMut(&mut dyn Iterator<Item = &'a KeyValue>) -> (Arc<Labels>, u64),
+    labels_of: &mut LabelsOf<'a, '_>,
 ) {
     let mut point = |attrs: &mut dyn Iterator<Item = &'a KeyValue>, value: f64, hist: Option<(f64, f64)>| {
         let (labels, key) = labels_of(attrs);
