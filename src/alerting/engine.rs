@@ -551,7 +551,45 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerting::{AlertCondition, AlertRule};
+    use crate::alerting::{AlertCondition, AlertRule, Threshold};
+
+    /// Two attribute sets that flatten to one label set put one series twice in a
+    /// collection: the rule's windows go back to a history per series, and the rates are
+    /// those of that history, pushed twice, before and after.
+    #[test]
+    fn a_series_carried_twice_gets_the_rates_of_a_history_pushed_twice() {
+        let window = Duration::from_secs(60);
+        let rule = AlertRule {
+            name: "twice".into(),
+            metric_name: "bitcraps.bets".into(),
+            condition: AlertCondition::Rate { window, threshold: Threshold::GreaterThan(-1e300) },
+            evaluation_interval: Duration::from_secs(15),
+            ..Default::default()
+        };
+        let mut slot = Slot::new(CompiledRule::compile(rule).expect("valid"));
+        let (a, b): (Labels, Labels) = (vec![("k".into(), "a".into())], vec![("k".into(), "b".into())]);
+        let (mut ha, mut hb) = (History::default(), History::default());
+        let t0 = Instant::now();
+        for i in 0..14u32 {
+            let now = t0 + Duration::from_secs(15 * u64::from(i));
+            let v = f64::from(i) * 10.0;
+            // From the 7th evaluation on, `a` comes twice, the second time lower (a reset).
+            let twice = i >= 6;
+            let mut series = vec![(a.clone(), v), (b.clone(), 2.0 * v)];
+            if twice {
+                series.push((a.clone(), v - 5.0));
+            }
+            let got = values(&mut slot, &Snapshot::of("bitcraps.bets", series.clone()), None, now);
+            let mut want = Vec::new();
+            for (labels, value) in series {
+                let h = if labels == a { &mut ha } else { &mut hb };
+                h.push(now, value, window, expected(window, Duration::from_secs(15)));
+                want.extend(h.rate().map(|r| (labels.clone(), r)));
+            }
+            assert_eq!(got, want, "evaluation {i}");
+            assert_eq!(slot.legacy, twice, "the block is left only when a series comes twice");
+        }
+    }
 
     #[test]
     fn a_rule_that_panics_is_skipped_and_the_others_are_evaluated() {

@@ -332,6 +332,21 @@ impl Snapshot {
     }
 }
 
+#[cfg(test)]
+impl Snapshot {
+    /// A snapshot of one metric holding these series, in this order, for tests.
+    pub(crate) fn of(name: &str, series: Vec<(Labels, f64)>) -> Snapshot {
+        let points = series
+            .into_iter()
+            .map(|(labels, v)| {
+                let key = labels_key(&labels);
+                Point::new(Arc::new(labels), key, v, None)
+            })
+            .collect();
+        Snapshot { metrics: HashMap::from([(name.to_string(), points)]), node: Default::default() }
+    }
+}
+
 /// What turns a point's attributes into its shared labels and their key.
 type LabelsOf<'a, 'f> = dyn FnMut(&mut dyn Iterator<Item = &'a KeyValue>) -> (Arc<Labels>, u64) + 'f;
 
