@@ -280,36 +280,65 @@ impl History {
         // Without a drop between samples the pass adds nothing (a first sample below zero
         // adds the 0.0 it is compared with).
         if self.drops > 0 {
-            let mut previous = 0.0;
-            for &(_, v) in &self.samples {
-                if v < previous {
-                    result += previous;
-                }
-                previous = v;
-            }
+            result = with_resets(result, self.samples.iter().map(|&(_, v)| v));
         }
-        let range_start = f64::from(last_at) - f64::from(self.window_ms);
-        let mut to_start = (f64::from(first_at) - range_start) / 1000.0;
-        let to_end = 0.0;
-        let sampled = f64::from(last_at - first_at) / 1000.0;
-        let average = sampled / (self.samples.len() - 1) as f64;
-        if result > 0.0 && first >= 0.0 {
-            let to_zero = sampled * (first / result);
-            if to_zero < to_start {
-                to_start = to_zero;
-            }
-        }
-        let threshold = average * 1.1;
-        let mut extrapolate_to = sampled;
-        extrapolate_to += if to_start < threshold { to_start } else { average / 2.0 };
-        extrapolate_to += if to_end < threshold { to_end } else { average / 2.0 };
-        Some((result * (extrapolate_to / sampled), Duration::from_millis(u64::from(self.window_ms))))
+        Some(extrapolate(result, (first_at, first), last_at, self.samples.len(), self.window_ms))
+    }
+
+    /// A history holding `samples` (times in ms since `origin`, oldest first) over a window
+    /// of `window_ms`, as if they had been pushed one by one.
+    pub(crate) fn from_parts(origin: Instant, samples: VecDeque<(u32, f64)>, window_ms: u32) -> History {
+        let drops = samples.iter().zip(samples.iter().skip(1)).filter(|(a, b)| b.1 < a.1).count();
+        History { origin: Some(origin), samples, window_ms, drops }
     }
 
     /// PromQL's `rate()`: the increase per second of the window.
     pub(crate) fn rate(&self) -> Option<f64> {
         self.increase().map(|(inc, window)| inc / window.as_secs_f64())
     }
+}
+
+/// `result` (last minus first sample) plus what counter resets hid: each drop between
+/// neighbours adds the value before it, in order (a first value below zero adds the 0.0 it
+/// is compared with).
+pub(crate) fn with_resets(mut result: f64, values: impl Iterator<Item = f64>) -> f64 {
+    let mut previous = 0.0;
+    for v in values {
+        if v < previous {
+            result += previous;
+        }
+        previous = v;
+    }
+    result
+}
+
+/// The increase `result` seen between the first sample `(first_at, first)` and the last at
+/// `last_at` (ms, `len` samples), extrapolated like Prometheus: to the window's start when
+/// the first sample is within 1.1 sample intervals of it (never below the counter's zero),
+/// else by half an interval. Returns it with the window.
+pub(crate) fn extrapolate(
+    result: f64,
+    (first_at, first): (u32, f64),
+    last_at: u32,
+    len: usize,
+    window_ms: u32,
+) -> (f64, Duration) {
+    let range_start = f64::from(last_at) - f64::from(window_ms);
+    let mut to_start = (f64::from(first_at) - range_start) / 1000.0;
+    let to_end = 0.0;
+    let sampled = f64::from(last_at - first_at) / 1000.0;
+    let average = sampled / (len - 1) as f64;
+    if result > 0.0 && first >= 0.0 {
+        let to_zero = sampled * (first / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    let threshold = average * 1.1;
+    let mut extrapolate_to = sampled;
+    extrapolate_to += if to_start < threshold { to_start } else { average / 2.0 };
+    extrapolate_to += if to_end < threshold { to_end } else { average / 2.0 };
+    (result * (extrapolate_to / sampled), Duration::from_millis(u64::from(window_ms)))
 }
 
 /// Exponentially weighted mean and variance of one series.

@@ -9,7 +9,7 @@ use super::notify::{DeliveryReport, Notifier, NotifyError};
 use super::reader::AlertReader;
 use super::route::{Outgoing, Router};
 use super::selfmetrics::SelfMetrics;
-use super::snapshot::Snapshot;
+use super::snapshot::{LabelCache, Snapshot};
 use super::state::Transition;
 use super::{AlertError, AlertRule, CycleSummary};
 use futures_util::FutureExt;
@@ -26,6 +26,8 @@ pub(crate) struct Core {
     pub(crate) evaluator: Evaluator,
     pub(crate) router: Router,
     pub(crate) metrics: Option<SelfMetrics>,
+    /// Series label sets flattened by earlier cycles, reused while the series stay.
+    pub(crate) labels: LabelCache,
 }
 
 /// What the handle, the background loop and the delivery tasks share.
@@ -90,11 +92,9 @@ pub(crate) fn cycle(shared: &Arc<Shared>) -> Result<(CycleSummary, Vec<JoinHandl
         if core.evaluator.any_due(now) {
             let reader = reader.ok_or(AlertError::NoReader)?;
             let wanted = core.evaluator.wanted();
-            let snap = reader.collect_with(|rm, histograms| {
-                let mut snap = Snapshot::from_resource_metrics(rm, Some(&wanted));
-                snap.add_histograms(histograms, Some(&wanted));
-                snap
-            })?;
+            let labels = &mut core.labels;
+            let snap =
+                reader.collect_with(|rm, histograms| Snapshot::collect(rm, histograms, Some(&wanted), labels))?;
             summary.series = snap.len();
             if snap.node != core.evaluator.node {
                 core.evaluator.node = snap.node.clone();

@@ -2,12 +2,14 @@
 //! No I/O and no clock of its own: the caller passes `now`, which keeps it testable and lets
 //! the benchmark time exactly one cycle.
 
-use super::condition::{anomaly_rate_window, AlertCondition, Ewma, History, HISTOGRAM_MEAN_WINDOW};
+use super::condition::{anomaly_rate_window, AlertCondition, Ewma, History, Threshold, HISTOGRAM_MEAN_WINDOW};
 use super::rule::{CompiledRule, MatchOp, Source};
-use super::snapshot::{labels_key, Labels, Point, Snapshot};
+use super::snapshot::{labels_key, ByLabelsKey, FastHasher, Labels, Point, Snapshot};
 use super::state::{rule_alert_labels, Entry, Fingerprint, Transition};
+use super::windows::Windows;
 use crate::semconv::{Derivation, DerivedDef, DerivedTerm};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -18,7 +20,8 @@ struct SeriesState {
     history: History,
     /// A histogram's `_count`.
     count: History,
-    seen: bool,
+    /// The rule's last evaluation that saw the series ([`Slot::evaluations`]).
+    seen: u64,
 }
 
 /// One rule and what it remembers between evaluations.
@@ -26,9 +29,16 @@ struct SeriesState {
 pub(crate) struct Slot {
     pub(crate) compiled: CompiledRule,
     next_eval: Option<Instant>,
+    /// Rate windows (or windowed histogram means) of every series, in one block.
+    windows: Windows,
+    /// The windows are kept per series in `series` instead: a collection carried one series
+    /// twice. Rare, and for good: only a history per series can hold that.
+    legacy: bool,
     /// Keyed by a hash of the labels: cloning label sets for every series of every rate rule
     /// was most of the engine's memory.
     series: ByLabelsKey<SeriesState>,
+    /// Evaluations so far with `legacy` windows: marks which series each one saw.
+    evaluations: u64,
     /// Anomaly baselines, keyed like `series` but per alert row (after aggregation).
     anomaly: ByLabelsKey<Ewma>,
     ratio: (History, History),
@@ -43,12 +53,24 @@ impl Slot {
         Slot {
             compiled,
             next_eval: None,
+            windows: Windows::default(),
+            legacy: false,
             series: ByLabelsKey::default(),
+            evaluations: 0,
             anomaly: ByLabelsKey::default(),
             ratio: Default::default(),
             absent_since: None,
             known: HashSet::new(),
         }
+    }
+}
+
+/// Moves `windows` to one [`History`] per series in `series`, as they are now. Series the
+/// evaluation under way pushed already are marked seen by `evaluation`.
+fn to_histories(windows: &mut Windows, series: &mut ByLabelsKey<SeriesState>, evaluation: u64) {
+    for (key, [history, count], pushed) in std::mem::take(windows).into_histories() {
+        let seen = if pushed { evaluation } else { 0 };
+        series.insert(key, SeriesState { history, count, seen });
     }
 }
 
@@ -102,28 +124,6 @@ fn sum_terms(snap: &Snapshot, terms: &[DerivedTerm]) -> f64 {
         .map(|t| snap.series(t.metric.name).iter().filter(|p| term_matches(p, t)).map(|p| p.value).sum::<f64>())
         .sum()
 }
-
-/// Hashes a key that is a hash already ([`labels_key`]): one multiply to spread it, instead
-/// of SipHash on every per-series lookup of every rate rule.
-#[derive(Default, Clone, Copy)]
-struct PrehashedKey(u64);
-
-impl std::hash::Hasher for PrehashedKey {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-/// Maps keyed by [`labels_key`].
-type ByLabelsKey<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PrehashedKey>>;
 
 /// Samples a window holds when sampled every `every`.
 fn expected(window: Duration, every: Duration) -> usize {
@@ -311,6 +311,20 @@ impl Evaluator {
     }
 }
 
+/// `(labels, value)` of the series of `points` that `rule` matches and whose value passes
+/// `test` (a comparison that NaN never passes, as [`Threshold::test`]).
+fn crossing(points: &[Point], rule: &CompiledRule, test: impl Fn(f64) -> bool) -> Vec<(Labels, f64)> {
+    let src = rule.source;
+    let mut out = Vec::new();
+    for p in points {
+        let v = pick(src, p);
+        if test(v) && matches(p, rule) {
+            out.push(((*p.labels).clone(), v));
+        }
+    }
+    out
+}
+
 /// `(series labels, value)` of every series of the rule that is active this cycle.
 fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: Instant) -> Vec<(Labels, f64)> {
     let rule = &slot.compiled;
@@ -369,7 +383,11 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
         return ratio.filter(|r| test(*r)).map(|r| vec![(Labels::new(), r)]).unwrap_or_default();
     }
 
-    // Series values, transformed per series (rate) where asked.
+    // Series values, transformed per series (rate) where asked. Without aggregation or an
+    // anomaly baseline, a series' value is compared at once (`direct`) and only active
+    // rows are kept.
+    let direct = rule.options.aggregation.is_none() && !matches!(cond, AlertCondition::Anomaly { .. });
+    let mut active: Vec<(Labels, f64)> = Vec::new();
     let mut series: Vec<(&Labels, f64)> = Vec::new();
     let derived_labels = Labels::new();
     match derived {
@@ -389,32 +407,93 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
                 _ => None,
             };
             if let Some((window, mean)) = over_window {
-                for st in slot.series.values_mut() {
-                    st.seen = false;
-                }
                 let size = expected(window, every);
-                for p in points.iter().filter(|p| matches(p, rule)) {
-                    let st = slot.series.entry(p.key).or_default();
-                    st.seen = true;
-                    if mean {
+                let mut matched = points.iter().filter(|p| matches(p, rule)).peekable();
+                if !slot.legacy {
+                    slot.windows.begin(now, window, if mean { 2 } else { 1 }, size);
+                }
+                while !slot.legacy {
+                    let Some(p) = matched.peek() else { break };
+                    let pushed = if mean {
                         let (sum, count) = p.hist.unwrap_or((f64::NAN, f64::NAN));
-                        st.history.push(now, sum, window, size);
-                        st.count.push(now, count, window, size);
-                        if let (Some((s, _)), Some((c, _))) = (st.history.increase(), st.count.increase()) {
-                            series.push((&p.labels, s / c));
+                        slot.windows.push(p.key, [sum, count])
+                    } else {
+                        slot.windows.push(p.key, [pick(src, p), f64::NAN])
+                    };
+                    let Ok(increases) = pushed else {
+                        // One series twice in one collection: only a history per series holds that.
+                        to_histories(&mut slot.windows, &mut slot.series, slot.evaluations + 1);
+                        slot.legacy = true;
+                        break;
+                    };
+                    let value = if mean {
+                        match increases {
+                            [Some((s, _)), Some((c, _))] => Some(s / c),
+                            _ => None,
                         }
                     } else {
-                        st.history.push(now, pick(src, p), window, size);
-                        if let Some(r) = st.history.rate() {
-                            series.push((&p.labels, r));
+                        increases[0].map(|(inc, w)| inc / w.as_secs_f64())
+                    };
+                    if let Some(v) = value {
+                        if direct {
+                            if test(v) {
+                                active.push(((*p.labels).clone(), v));
+                            }
+                        } else {
+                            series.push((&*p.labels, v));
                         }
                     }
+                    matched.next();
                 }
-                slot.series.retain(|_, st| st.seen);
+                if !slot.legacy {
+                    slot.windows.end();
+                } else {
+                    slot.evaluations += 1;
+                    let evaluation = slot.evaluations;
+                    for p in matched {
+                        let st = slot.series.entry(p.key).or_default();
+                        st.seen = evaluation;
+                        let value = if mean {
+                            let (sum, count) = p.hist.unwrap_or((f64::NAN, f64::NAN));
+                            st.history.push(now, sum, window, size);
+                            st.count.push(now, count, window, size);
+                            match (st.history.increase(), st.count.increase()) {
+                                (Some((s, _)), Some((c, _))) => Some(s / c),
+                                _ => None,
+                            }
+                        } else {
+                            st.history.push(now, pick(src, p), window, size);
+                            st.history.rate()
+                        };
+                        if let Some(v) = value {
+                            if direct {
+                                if test(v) {
+                                    active.push(((*p.labels).clone(), v));
+                                }
+                            } else {
+                                series.push((&*p.labels, v));
+                            }
+                        }
+                    }
+                    slot.series.retain(|_, st| st.seen == evaluation);
+                }
+            } else if direct {
+                // Compared first: a threshold no series crosses costs one comparison a series.
+                return match threshold {
+                    Some(Threshold::GreaterThan(b)) => crossing(points, rule, |v| v > b),
+                    Some(Threshold::LessThan(b)) => crossing(points, rule, |v| v < b),
+                    Some(t) => crossing(points, rule, |v| t.test(v)),
+                    None => Vec::new(),
+                };
             } else {
-                series.extend(points.iter().filter(|p| matches(p, rule)).map(|p| (&p.labels, pick(src, p))));
+                series.extend(points.iter().filter(|p| matches(p, rule)).map(|p| (&*p.labels, pick(src, p))));
             }
         }
+    }
+    if direct {
+        // A derived metric's one value.
+        active.extend(series.into_iter().filter(|(_, v)| test(*v)).map(|(labels, v)| (labels.clone(), v)));
+        return active;
     }
 
     // Aggregation.
@@ -422,7 +501,7 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
     let rows: Vec<(&Labels, f64)> = if let Some(agg) = &rule.options.aggregation {
         // Group keys borrow the series' label values: no string is copied per series, only
         // per group. Groups come out in key order, as a sorted map would give them.
-        let mut index: HashMap<Vec<&str>, usize> = HashMap::new();
+        let mut index: HashMap<Vec<&str>, usize, BuildHasherDefault<FastHasher>> = HashMap::default();
         let mut groups: Vec<(Vec<&str>, Vec<f64>)> = Vec::new();
         let mut key: Vec<&str> = Vec::with_capacity(rule.by.len());
         for (labels, v) in &series {
@@ -472,7 +551,45 @@ fn values(slot: &mut Slot, snap: &Snapshot, derived: Option<Option<f64>>, now: I
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerting::{AlertCondition, AlertRule};
+    use crate::alerting::{AlertCondition, AlertRule, Threshold};
+
+    /// Two attribute sets that flatten to one label set put one series twice in a
+    /// collection: the rule's windows go back to a history per series, and the rates are
+    /// those of that history, pushed twice, before and after.
+    #[test]
+    fn a_series_carried_twice_gets_the_rates_of_a_history_pushed_twice() {
+        let window = Duration::from_secs(60);
+        let rule = AlertRule {
+            name: "twice".into(),
+            metric_name: "bitcraps.bets".into(),
+            condition: AlertCondition::Rate { window, threshold: Threshold::GreaterThan(-1e300) },
+            evaluation_interval: Duration::from_secs(15),
+            ..Default::default()
+        };
+        let mut slot = Slot::new(CompiledRule::compile(rule).expect("valid"));
+        let (a, b): (Labels, Labels) = (vec![("k".into(), "a".into())], vec![("k".into(), "b".into())]);
+        let (mut ha, mut hb) = (History::default(), History::default());
+        let t0 = Instant::now();
+        for i in 0..14u32 {
+            let now = t0 + Duration::from_secs(15 * u64::from(i));
+            let v = f64::from(i) * 10.0;
+            // From the 7th evaluation on, `a` comes twice, the second time lower (a reset).
+            let twice = i >= 6;
+            let mut series = vec![(a.clone(), v), (b.clone(), 2.0 * v)];
+            if twice {
+                series.push((a.clone(), v - 5.0));
+            }
+            let got = values(&mut slot, &Snapshot::of("bitcraps.bets", series.clone()), None, now);
+            let mut want = Vec::new();
+            for (labels, value) in series {
+                let h = if labels == a { &mut ha } else { &mut hb };
+                h.push(now, value, window, expected(window, Duration::from_secs(15)));
+                want.extend(h.rate().map(|r| (labels.clone(), r)));
+            }
+            assert_eq!(got, want, "evaluation {i}");
+            assert_eq!(slot.legacy, twice, "the block is left only when a series comes twice");
+        }
+    }
 
     #[test]
     fn a_rule_that_panics_is_skipped_and_the_others_are_evaluated() {

@@ -62,6 +62,7 @@ mod snapshot;
 mod state;
 mod system;
 mod wallclock;
+mod windows;
 pub(crate) mod yamlguard;
 
 pub use amconfig::{alertmanager_yaml, AmConfigOptions, ALERTMANAGER_CONFIG_HEADER};

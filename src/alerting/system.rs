@@ -139,7 +139,12 @@ impl AlertingSystem {
         }
         AlertingSystem {
             shared: Arc::new(Shared {
-                core: Mutex::new(Core { evaluator, router: Router::new(routing), metrics: None }),
+                core: Mutex::new(Core {
+                    evaluator,
+                    router: Router::new(routing),
+                    metrics: None,
+                    labels: Default::default(),
+                }),
                 notifiers: Mutex::new(BTreeMap::new()),
                 file_channels: Mutex::new(BTreeMap::new()),
                 reader: Mutex::new(None),
