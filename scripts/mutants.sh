@@ -25,7 +25,7 @@ mkdir -p target/mutants
 # `-C` (not `--`) so that the build step, too, compiles only those targets rather than every
 # test binary of the crate.
 # shellcheck disable=SC2086 # MUTANTS_FLAGS is a list of flags
-cargo mutants ${MUTANTS_FLAGS:-} -f 'src/metrics/**/*.rs' --shard "$shard/${METRICS_SHARDS:-5}" --sharding round-robin \
+cargo mutants ${MUTANTS_FLAGS:-} -f 'src/metrics/**/*.rs' -e 'src/metrics/tests.rs' -e 'src/metrics/**/tests.rs' --shard "$shard/${METRICS_SHARDS:-5}" --sharding round-robin \
   --timeout "$timeout" --output target/mutants/metrics -C --lib \
   -C --test=otlp_metrics -C --test=prometheus_openmetrics -C --test=telemetry_guard || true
 # shellcheck disable=SC2086

@@ -143,9 +143,13 @@ fn system_gauges_report_this_process() {
     let memory = value(&text, "bitcraps_memory_usage_bytes").expect("memory");
     assert!(memory > 1_000_000.0, "{memory}");
     assert!(value(&text, "bitcraps_thread_count").expect("threads") >= 1.0);
-    assert!(value(&text, "bitcraps_uptime_seconds").expect("uptime") >= 0.0);
+    // This test process started moments ago: never negative, and far from a day.
+    let uptime = value(&text, "bitcraps_uptime_seconds").expect("uptime");
+    assert!((0.0..86_400.0).contains(&uptime), "{uptime}");
     assert!(value(&text, "bitcraps_cpu_usage_percent").expect("cpu") >= 0.0);
-    assert!(m.system().sample().is_some());
+    let sample = m.system().sample().expect("system metrics are on by default");
+    assert!(sample.memory_bytes > 1_000_000 && sample.threads >= 1, "{sample:?}");
+    assert!((0.0..86_400.0).contains(&sample.uptime_seconds), "{sample:?}");
 }
 
 #[test]

@@ -243,4 +243,17 @@ mod tests {
             assert!(seen > 0 || slot.read(0).is_some());
         });
     }
+
+    #[test]
+    fn a_read_while_a_write_is_under_way_returns_nothing_rather_than_a_half_written_exemplar() {
+        let slot = ExemplarSlot::default();
+        slot.write_at(1, 0.5, SpanIds { trace_id: [1; 16], span_id: [1; 8] });
+        assert!(slot.read(0).is_some());
+        // A writer has claimed the slot (odd sequence) and stored its value, not yet its ids.
+        slot.seq.fetch_add(1, Ordering::AcqRel);
+        slot.value.store(0.75f64.to_bits(), Ordering::Relaxed);
+        assert_eq!(slot.read(0), None, "a half-written exemplar must not be returned");
+        slot.seq.fetch_add(1, Ordering::AcqRel);
+        assert_eq!(slot.read(0).map(|e| e.value), Some(0.75), "readable again once the write completes");
+    }
 }
