@@ -5,8 +5,8 @@
 //!
 //! The machine is shared, so its speed drifts between two criterion functions run one after
 //! the other. Each pair is therefore measured *interleaved*: every iteration calls the router
-//! without the layer and then with it, timing each call on its own, and the two criterion
-//! entries of a pair report the two sides of the same loop. Drift then hits both alike.
+//! without the layer and then with it, timing each call on its own, and the criterion entries
+//! of a group report the sides of the same loop. Drift then hits them alike.
 //!
 //! - `bare` / `bare_health` / `bare_with_traceparent`: the router alone (the floor), each
 //!   interleaved with the case below it.
@@ -15,6 +15,9 @@
 //! - `layer_sampled_span`: the layer with an SDK tracer provider sampling every span (its
 //!   processor drops them, so export is not timed), the W3C propagator, and an incoming
 //!   `traceparent`: span creation, context propagation and the exemplar capture included.
+//! - `sdk_span_alone`: in the same loop as the two above, only the SDK span the layer makes
+//!   (global tracer, same name, parent and attributes, started and ended): the share of
+//!   `layer_sampled_span`'s extra time that is the SDK's, not the layer's.
 //! - `excluded_path`: a probe path (`/health`) the layer lets through untouched.
 //!
 //! Run: `cargo bench --bench http_layer`.
@@ -27,9 +30,14 @@ use bitcraps_otel::http::ServerLayer;
 use bitcraps_otel::metrics::Metrics;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use futures_util::FutureExt as _;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _};
+use opentelemetry::{global, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
@@ -68,34 +76,47 @@ impl SpanProcessor for Discard {
     }
 }
 
-/// Runs `iters` rounds of `a` then `b`, timing each call, and returns the total of one side.
-fn interleaved(iters: u64, a: &dyn Fn(), b: &dyn Fn(), side_b: bool) -> Duration {
-    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
+/// Runs `iters` rounds of every case in turn, timing each call, and returns the total of
+/// case `side`.
+fn interleaved(iters: u64, cases: &[&dyn Fn()], side: usize) -> Duration {
+    let mut totals = vec![Duration::ZERO; cases.len()];
     for _ in 0..iters {
-        let t0 = Instant::now();
-        a();
-        let t1 = Instant::now();
-        b();
-        let t2 = Instant::now();
-        ta += t1 - t0;
-        tb += t2 - t1;
+        for (case, total) in cases.iter().zip(totals.iter_mut()) {
+            let t0 = Instant::now();
+            case();
+            *total += t0.elapsed();
+        }
     }
-    if side_b {
-        tb
-    } else {
-        ta
+    totals[side]
+}
+
+/// Cases measured in one loop: `names[i]` reports the side of `cases[i]`.
+fn together(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    names: &[&str],
+    cases: &[&dyn Fn()],
+) {
+    for (side, name) in names.iter().enumerate() {
+        g.bench_function(*name, |bench| bench.iter_custom(|iters| interleaved(iters, cases, side)));
     }
 }
 
-/// One interleaved pair: `{name_a}` and `{name_b}` are the two sides of the same loop.
-fn pair(
-    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    names: [&str; 2],
-    a: &dyn Fn(),
-    b: &dyn Fn(),
-) {
-    g.bench_function(names[0], |bench| bench.iter_custom(|iters| interleaved(iters, a, b, false)));
-    g.bench_function(names[1], |bench| bench.iter_custom(|iters| interleaved(iters, a, b, true)));
+/// What the SDK alone costs for the layer's span: the global tracer (as the layer gets it),
+/// a SERVER span with the same name, parent and attributes, its status code, its end. No
+/// router, no propagator, no context: the floor under `layer_sampled_span`'s extra time.
+fn sdk_span_alone(parent: &opentelemetry::Context, scope: &InstrumentationScope) {
+    let tracer = global::tracer_provider().tracer_with_scope(scope.clone());
+    let mut span = tracer
+        .span_builder("GET /games/{id}")
+        .with_kind(SpanKind::Server)
+        .with_attributes(vec![
+            KeyValue::new("http.request.method", "GET"),
+            KeyValue::new("http.route", "/games/{id}"),
+            KeyValue::new("url.path", String::from("/games/7")),
+        ])
+        .start_with_context(&tracer, parent);
+    span.set_attribute(KeyValue::new("http.response.status_code", 200_i64));
+    span.end();
 }
 
 fn layer(c: &mut Criterion) {
@@ -105,17 +126,28 @@ fn layer(c: &mut Criterion) {
     let ours = router().layer(ServerLayer::new(&metrics));
 
     let mut g = c.benchmark_group("http_layer");
-    pair(&mut g, ["bare", "layer_noop_tracer"], &|| call(&bare, "/games/7", false), &|| call(&ours, "/games/7", false));
-    pair(&mut g, ["bare_health", "excluded_path"], &|| call(&bare, "/health", false), &|| {
-        call(&ours, "/health", false)
-    });
+    together(
+        &mut g,
+        &["bare", "layer_noop_tracer"],
+        &[&|| call(&bare, "/games/7", false), &|| call(&ours, "/games/7", false)],
+    );
+    together(
+        &mut g,
+        &["bare_health", "excluded_path"],
+        &[&|| call(&bare, "/health", false), &|| call(&ours, "/health", false)],
+    );
 
     // From here on, a real tracer and propagator are installed (process-wide).
-    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
-    opentelemetry::global::set_tracer_provider(SdkTracerProvider::builder().with_span_processor(Discard).build());
-    pair(&mut g, ["bare_with_traceparent", "layer_sampled_span"], &|| call(&bare, "/games/7", true), &|| {
-        call(&ours, "/games/7", true)
-    });
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    global::set_tracer_provider(SdkTracerProvider::builder().with_span_processor(Discard).build());
+    let parent =
+        TraceContextPropagator::new().extract(&HashMap::from([("traceparent".to_owned(), TRACEPARENT.to_owned())]));
+    let scope = InstrumentationScope::builder("bench").build();
+    together(
+        &mut g,
+        &["bare_with_traceparent", "layer_sampled_span", "sdk_span_alone"],
+        &[&|| call(&bare, "/games/7", true), &|| call(&ours, "/games/7", true), &|| sdk_span_alone(&parent, &scope)],
+    );
     g.finish();
 }
 

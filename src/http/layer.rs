@@ -4,6 +4,7 @@
 use super::service::ServerService;
 use crate::metrics::Metrics;
 use opentelemetry::InstrumentationScope;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tower::Layer;
 
@@ -42,6 +43,9 @@ pub(super) struct Shared {
     pub(super) metrics: Metrics,
     excluded: Vec<Box<str>>,
     pub(super) scope: InstrumentationScope,
+    /// Whether the last span this layer started was recording: the next one then gets its
+    /// attributes from the builder, else only if it records (see `ServerService::call`).
+    pub(super) spans_recorded: AtomicBool,
 }
 
 impl Shared {
@@ -77,6 +81,7 @@ impl ServerLayer {
                 metrics: metrics.clone(),
                 excluded: paths.into_iter().map(Into::into).collect(),
                 scope,
+                spans_recorded: AtomicBool::new(false),
             }),
         }
     }
@@ -90,6 +95,7 @@ impl ServerLayer {
                 metrics: self.shared.metrics.clone(),
                 excluded,
                 scope: self.shared.scope.clone(),
+                spans_recorded: AtomicBool::new(false),
             }),
         }
     }

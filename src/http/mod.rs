@@ -8,9 +8,11 @@
 //! trace (through the global text-map propagator). Durations recorded inside a sampled span
 //! keep an exemplar, so a slow request on a dashboard links to its trace.
 //!
-//! Cost: the span starts under the method alone and gets its `{method} {route}` name and its
-//! attributes only if it records, so requests no sampler keeps (or with no tracer provider at
-//! all) allocate nothing for it; samplers see the span kind, the parent and the method name.
+//! Cost: the span is named `{method} {route}` from a process-wide table built once per route
+//! template (no formatting per request), so samplers see the full name. Its attributes go to
+//! the span builder while the layer's spans are being recorded, and are otherwise added only
+//! if the span records, so requests no sampler keeps (or with no tracer provider at all)
+//! allocate nothing for them. The W3C headers are read through prebuilt header names.
 //! The global tracer provider and propagator are read per request, so one installed after the
 //! router was built (`init()` installs both) applies to requests from then on.
 //!
@@ -43,6 +45,7 @@
 //! ```
 
 mod layer;
+mod names;
 mod service;
 
 pub use layer::{ServerLayer, DEFAULT_EXCLUDED_PATHS};

@@ -2,17 +2,20 @@
 //! `call` until the response head is ready, or until the request is dropped unanswered.
 
 use super::layer::Shared;
+use super::names;
 use crate::metrics::RequestOutcome;
 use crate::semconv::{attribute, AttributeEnum, HttpRequestMethod};
 use axum::extract::MatchedPath;
-use axum::http::{Request, Response};
+use axum::http::header::HeaderName;
+use axum::http::{HeaderMap, Request, Response};
+use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
-use opentelemetry::{global, Context, KeyValue};
-use opentelemetry_http::HeaderExtractor;
+use opentelemetry::{global, Context, KeyValue, Value};
 use pin_project_lite::pin_project;
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Poll};
 use std::time::Instant;
@@ -37,37 +40,64 @@ impl<S> std::fmt::Debug for ServerService<S> {
     }
 }
 
-/// The method part of a span name: `HTTP` for a method outside the known set.
-fn span_method(method: HttpRequestMethod) -> &'static str {
-    match method {
-        HttpRequestMethod::Other => "HTTP",
-        known => known.as_str(),
-    }
-}
-
-/// `{method} {route}`, as OTel names HTTP server spans: the method alone when no route
-/// matched.
-fn span_name(method: HttpRequestMethod, route: Option<&MatchedPath>) -> Cow<'static, str> {
-    let method = span_method(method);
-    match route {
-        Some(route) => Cow::Owned(format!("{method} {}", route.as_str())),
-        None => Cow::Borrowed(method),
+/// The span's name and `http.route` value: cached per template (see [`super::names`]), formatted
+/// only past the cache's cap; the method alone when no route matched.
+fn span_name(method: HttpRequestMethod, route: Option<&MatchedPath>) -> (Cow<'static, str>, Option<Value>) {
+    let Some(route) = route else {
+        return (Cow::Borrowed(names::span_method(method)), None);
+    };
+    match names::lookup(route.as_str()) {
+        Some(known) => (Cow::Borrowed(known.name(method)), Some(Value::from(known.route))),
+        None => (
+            Cow::Owned(format!("{} {}", names::span_method(method), route.as_str())),
+            Some(Value::from(route.as_str().to_owned())),
+        ),
     }
 }
 
 /// The request's attributes on a recording span.
-fn span_attributes<B>(request: &Request<B>, method: HttpRequestMethod, route: Option<&MatchedPath>) -> Vec<KeyValue> {
-    let mut attributes = Vec::with_capacity(4);
+fn span_attributes<B>(request: &Request<B>, method: HttpRequestMethod, route: Option<Value>) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(6);
     attributes.push(KeyValue::new(attribute::HTTP_REQUEST_METHOD.id, method.as_str()));
     if method == HttpRequestMethod::Other {
         attributes.push(KeyValue::new("http.request.method_original", request.method().as_str().to_owned()));
     }
     if let Some(route) = route {
-        attributes.push(KeyValue::new(attribute::HTTP_ROUTE.id, route.as_str().to_owned()));
+        attributes.push(KeyValue::new(attribute::HTTP_ROUTE.id, route));
     }
     // The raw path is fine on a span (one per request anyway), never on a metric.
     attributes.push(KeyValue::new("url.path", request.uri().path().to_owned()));
     attributes
+}
+
+/// The request headers as the propagator reads them. The W3C and baggage header names are
+/// looked up as prebuilt [`HeaderName`]s: a look-up by `&str` parses and validates the name
+/// each time, which cost more than the map look-up itself.
+struct Headers<'a>(&'a HeaderMap);
+
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let value = match key {
+            "traceparent" => self.0.get(&TRACEPARENT),
+            "tracestate" => self.0.get(&TRACESTATE),
+            "baggage" => self.0.get(&BAGGAGE),
+            other => self.0.get(other),
+        };
+        value.and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let values: Vec<&str> = self.0.get_all(key).iter().filter_map(|v| v.to_str().ok()).collect();
+        (!values.is_empty()).then_some(values)
+    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServerService<S>
@@ -91,18 +121,29 @@ where
         let route = request.extensions().get::<MatchedPath>().cloned();
         // The global propagator and tracer are looked up per request on purpose: `init` (or the
         // application) may install them after the router was built, and they must apply.
-        let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+        let parent = global::get_text_map_propagator(|p| p.extract(&Headers(request.headers())));
         let tracer = global::tracer_provider().tracer_with_scope(self.shared.scope.clone());
-        // Started under the method alone (static, no allocation); the full `{method} {route}`
-        // name and the attributes are added only if the span records. Samplers therefore see
-        // the kind, the parent and the method name, not the route (OTel allows renaming).
-        let mut span = tracer
-            .span_builder(Cow::Borrowed(span_method(method)))
-            .with_kind(SpanKind::Server)
-            .start_with_context(&tracer, &parent);
-        let own_span = if span.is_recording() {
-            span.update_name(span_name(method, route.as_ref()));
-            span.set_attributes(span_attributes(&request, method, route.as_ref()));
+        // The full `{method} {route}` name goes to the builder (no allocation: see `names`), so
+        // samplers see it. The attributes do too while this layer's spans are being recorded
+        // (the previous one was); otherwise the span starts without them and gets them only if
+        // it records, so a span no sampler keeps (or the no-op span with no tracer provider)
+        // allocates nothing for them.
+        let (name, route_value) = span_name(method, route.as_ref());
+        let eager = self.shared.spans_recorded.load(Ordering::Relaxed);
+        let mut builder = tracer.span_builder(name).with_kind(SpanKind::Server);
+        let mut route_value = Some(route_value);
+        if eager {
+            builder = builder.with_attributes(span_attributes(&request, method, route_value.take().flatten()));
+        }
+        let mut span = builder.start_with_context(&tracer, &parent);
+        let recording = span.is_recording();
+        if recording != eager {
+            self.shared.spans_recorded.store(recording, Ordering::Relaxed);
+        }
+        let own_span = if recording {
+            if let Some(route_value) = route_value {
+                span.set_attributes(span_attributes(&request, method, route_value));
+            }
             true
         } else {
             // A dropped or no-op span: only its context matters (a sampler's "not sampled"

@@ -26,7 +26,7 @@ pub(crate) struct SeriesKey<'a> {
 /// index stops growing at the series limit, so colliding keys can fill at most that many
 /// entries.
 #[derive(Clone, Copy)]
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Default for Fnv {
     fn default() -> Self {
