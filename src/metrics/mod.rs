@@ -48,7 +48,9 @@ pub use mobile::MobileMetrics;
 pub use network::NetworkMetrics;
 pub use system::{SystemMetrics, SystemSample};
 
-pub(crate) use histogram::{Fnv, HistogramRegistry, HistogramSeries};
+#[cfg(feature = "http-server")]
+pub(crate) use histogram::Fnv;
+pub(crate) use histogram::{HistogramRegistry, HistogramSeries};
 pub(crate) use series::{CounterSeries, UpDownSeries};
 
 use crate::config::ExemplarFilter;

@@ -24,7 +24,9 @@ use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
-pub(crate) use keyed::{Fnv, KeyedHistogram, SeriesKey};
+#[cfg(feature = "http-server")]
+pub(crate) use keyed::Fnv;
+pub(crate) use keyed::{KeyedHistogram, SeriesKey};
 
 /// Every series of one histogram instrument. Laid out for the recording path: the bounds and
 /// all the cells are one pointer away from the family.
