@@ -383,3 +383,40 @@ async fn the_background_task_evaluates_on_the_paused_clock() {
     assert_eq!(r.inbox.take().len(), 1);
     r.alerting.stop();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rule_on_a_typed_histogram_fires_from_the_cells_the_alert_reader_was_given() {
+    // Typed histograms live in our own cells, outside the SDK: the alert reader sees them only
+    // through `attach_histograms`.
+    let reader = AlertReader::new();
+    let provider = SdkMeterProvider::builder().with_reader(reader.clone()).build();
+    let metrics = bitcraps_otel::metrics::Metrics::new(
+        &provider,
+        bitcraps_otel::metrics::MetricsOptions { system_metrics: false, ..Default::default() },
+    );
+    reader.attach_histograms(metrics.histogram_source());
+    let alerting = AlertingSystem::new(AlertingConfig {
+        predefined_rules: false,
+        routing: routing(0, 0, 3600),
+        ..Default::default()
+    });
+    alerting
+        .add_rule(rule("bitcraps_consensus_latency_seconds", AlertCondition::GreaterThan(0.5)))
+        .expect("valid rule");
+    alerting.attach(reader);
+    let inbox = InMemoryNotifier::new();
+    alerting.add_notifier("inbox", Arc::new(inbox.clone()));
+
+    metrics.consensus().record_latency(Duration::from_millis(100));
+    assert_eq!(alerting.evaluate_now().await.expect("cycle").fired, 0, "a mean of 0.1 s is under 0.5 s");
+    advance(Duration::from_secs(1)).await;
+    for _ in 0..9 {
+        metrics.consensus().record_latency(Duration::from_secs(2));
+    }
+    let cycle = alerting.evaluate_now().await.expect("cycle");
+    assert_eq!(cycle.fired, 1, "a mean of 1.81 s crosses 0.5 s");
+    let fired: Vec<Alert> = alerting.alerts().into_iter().filter(|a| a.state == AlertState::Firing).collect();
+    assert_eq!(fired.len(), 1);
+    assert!((fired[0].value - 1.81).abs() < 1e-9, "{:?}", fired[0].value);
+    drop(provider);
+}

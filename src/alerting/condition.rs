@@ -382,6 +382,7 @@ mod tests {
         assert!(Threshold::GreaterThan(1.0).test(1.5));
         assert!(!Threshold::GreaterThan(1.0).test(1.0));
         assert!(Threshold::LessThan(1.0).test(0.5));
+        assert!(!Threshold::LessThan(1.0).test(1.0), "the bound itself is not below the bound");
         assert!(Threshold::Equal(0.0).test(0.0));
         assert!(Threshold::NotEqual(0.0).test(1.0));
         let r = Threshold::OutsideRange { low: 1.0, high: 2.0 };

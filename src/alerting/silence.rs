@@ -409,6 +409,8 @@ mod tests {
             Err(SilenceError::EndInPast),
             "ended before it was posted"
         );
+        // Like Alertmanager, only an end strictly before now is in the past.
+        assert!(s.set(spec("a=1", t0, 60), t0 + Duration::from_secs(60)).is_ok(), "ends the moment it is posted");
         let mut unknown = spec("a=1", t0, 60);
         unknown.id = Some("nope".into());
         assert_eq!(s.set(unknown, t0), Err(SilenceError::NotFound));

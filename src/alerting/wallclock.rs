@@ -153,6 +153,11 @@ mod tests {
         assert_eq!(z.duration_since(UNIX_EPOCH).expect("after epoch").as_secs(), 1_709_208_000);
         assert_eq!(parse("2024-02-29T14:30:00+02:30").expect("offset"), z);
         assert_eq!(parse("2024-02-29 11:00:00-01:00").expect("space"), z);
+        // The widest offsets a clock can carry, and one past them.
+        assert_eq!(parse("2024-03-01T11:59:00+23:59").expect("largest offset"), z);
+        assert_eq!(parse("2024-02-28T12:01:00-23:59").expect("smallest offset"), z);
+        assert!(parse("2024-03-01T12:00:00+24:00").is_err(), "an offset of 24 h");
+        assert!(parse("2024-02-29T12:00:00+00:60").is_err(), "60 minutes");
         let frac = parse("2024-02-29T12:00:00.123456789123Z").expect("fraction");
         assert_eq!(frac.duration_since(z).expect("later"), Duration::from_nanos(123_456_789));
         assert_eq!(format(frac), "2024-02-29T12:00:00.123Z");
