@@ -16,6 +16,8 @@
 #   BITCRAPS_STACK_ALERTMANAGER_PORT  Alertmanager (9093)
 #   BITCRAPS_STACK_SCRAPE_INTERVAL    scrape and rule evaluation interval (15s)
 #   BITCRAPS_STACK_KEEP=1             keep the logs and data directory after stopping
+# A port of 0 lets the OS choose a free one; the banner then says which (tests use this, so no
+# other process can take a port between choosing it and binding it).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -42,6 +44,7 @@ if [ ! -x "$node_bin" ]; then
 fi
 
 for port in "$node_port" "$health_port" "$prom_port" "$am_port"; do
+  [ "$port" != 0 ] || continue
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "127.0.0.1:$port is already in use; pick other ports with BITCRAPS_STACK_*_PORT (see the top of $0)"
   fi
@@ -64,34 +67,68 @@ stop() {
 trap 'stop; exit 0' INT TERM
 trap 'stop' EXIT
 
+# Prints the first capture of the sed expression `expr` in `log` once it appears: the port a
+# process says it bound. Fails naming the log when it never does.
+port_from_log() {
+  local what="$1" log="$2" expr="$3" port=""
+  for _ in $(seq 1 300); do
+    port="$(sed -n -e 's/\x1b\[[0-9;]*m//g' -e "$expr" "$log" 2>/dev/null | head -n 1)"
+    if [ -n "$port" ]; then
+      echo "$port"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "local-stack: $what did not say which port it bound; the end of $log:" >&2
+  tail -n 20 "$log" >&2
+  return 1
+}
+listening='s#.*msg="Listening on" address=127\.0\.0\.1:\([0-9][0-9]*\).*#\1#p'
+
 # The shipped configuration, with the names a cluster provides turned into loopback addresses,
 # and without the collector's job (no collector runs here; it is the file's last job).
-sed -e "s#bitcraps-node:9090#127.0.0.1:$node_port#" \
-    -e "s#localhost:9091#127.0.0.1:$prom_port#" \
-    -e "s#alertmanager:9093#127.0.0.1:$am_port#" \
-    -e '/job_name: bitcraps-otel-collector/,$d' \
-    -e "s#- prometheus/\*\.yml#- $repo/deploy/prometheus/*.yml#" \
-    -e "s#_interval: 15s#_interval: $interval#" \
-    "$repo/deploy/prometheus.yml" > "$dir/prometheus.yml"
-# A scrape may not outlast its interval.
-if [ "$interval" != 15s ]; then
-  sed -i "s#scrape_timeout: 10s#scrape_timeout: $interval#" "$dir/prometheus.yml"
-fi
-promtool check config "$dir/prometheus.yml" > "$dir/promtool.log" 2>&1 \
-  || die "the generated Prometheus configuration is invalid: $(cat "$dir/promtool.log")"
+write_prometheus_config() {
+  sed -e "s#bitcraps-node:9090#127.0.0.1:$node_port#" \
+      -e "s#localhost:9091#127.0.0.1:$prom_port#" \
+      -e "s#alertmanager:9093#127.0.0.1:$am_port#" \
+      -e '/job_name: bitcraps-otel-collector/,$d' \
+      -e "s#- prometheus/\*\.yml#- $repo/deploy/prometheus/*.yml#" \
+      -e "s#_interval: 15s#_interval: $interval#" \
+      "$repo/deploy/prometheus.yml" > "$dir/prometheus.yml.new"
+  # A scrape may not outlast its interval.
+  if [ "$interval" != 15s ]; then
+    sed -i "s#scrape_timeout: 10s#scrape_timeout: $interval#" "$dir/prometheus.yml.new"
+  fi
+  promtool check config "$dir/prometheus.yml.new" > "$dir/promtool.log" 2>&1 \
+    || die "the generated Prometheus configuration is invalid: $(cat "$dir/promtool.log")"
+  mv "$dir/prometheus.yml.new" "$dir/prometheus.yml"
+}
 
 # --- start ------------------------------------------------------------------------------------
 # Each in its own session: a ctrl-c reaches this script only, which stops each of them once.
+# The node and Alertmanager first: Prometheus's configuration names their ports.
 BITCRAPS_PROMETHEUS_ADDR="127.0.0.1:$node_port" BITCRAPS_HEALTH_ADDR="127.0.0.1:$health_port" \
   BITCRAPS_DRAIN_PERIOD="${BITCRAPS_DRAIN_PERIOD:-0s}" BITCRAPS_LOG_FORMAT="${BITCRAPS_LOG_FORMAT:-pretty}" \
-  setsid "$node_bin" "$@" > "$dir/node.log" 2>&1 &
+  NO_COLOR=1 setsid "$node_bin" "$@" > "$dir/node.log" 2>&1 &
 pids+=($!)
 setsid "$am_bin" --config.file="$repo/deploy/alertmanager/local.yml" --storage.path="$dir/alertmanager" \
   --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= > "$dir/alertmanager.log" 2>&1 &
 pids+=($!)
+node_port="$(port_from_log "the node" "$dir/node.log" \
+  's#.*serving Prometheus metrics on http://127\.0\.0\.1:\([0-9][0-9]*\)/metrics.*#\1#p')"
+health_port="$(port_from_log "the node" "$dir/node.log" \
+  's#.*serving health probes on http://127\.0\.0\.1:\([0-9][0-9]*\)/health.*#\1#p')"
+am_port="$(port_from_log "Alertmanager" "$dir/alertmanager.log" "$listening")"
+write_prometheus_config
 setsid prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/prometheus" \
   --web.listen-address="127.0.0.1:$prom_port" > "$dir/prometheus.log" 2>&1 &
 pids+=($!)
+if [ "$prom_port" = 0 ]; then
+  # Its own scrape target is known only now: rewrite the file and have it reload (SIGHUP).
+  prom_port="$(port_from_log "Prometheus" "$dir/prometheus.log" "$listening")"
+  write_prometheus_config
+  kill -HUP "${pids[-1]}"
+fi
 
 # Waits until `url` answers 2xx, or fails naming the log to read.
 await() {

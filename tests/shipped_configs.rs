@@ -13,11 +13,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A port free a moment ago. The stack script takes fixed ports, so a process could take one in
-/// between; the script failing to bind is then reported, not hidden. (To do: let the script
-/// bind `:0` and read its ports back.)
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+/// The port of the first `http://127.0.0.1:PORT` on the banner line that starts with `name`.
+fn banner_port(banner: &str, name: &str) -> u16 {
+    banner
+        .lines()
+        .find(|l| l.trim_start().starts_with(name))
+        .and_then(|l| l.split("http://127.0.0.1:").nth(1))
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the banner gives {name}'s port:\n{banner}"))
 }
 
 fn repo() -> PathBuf {
@@ -143,16 +147,15 @@ fn local_stack_script_serves_node_prometheus_and_alertmanager_and_stops_cleanly(
     if tool_missing("prometheus") || tool_missing("prometheus-alertmanager") || tool_missing("curl") {
         return;
     }
-    let (node, health, prom, am) = (free_port(), free_port(), free_port(), free_port());
     let mut child = Command::new("bash")
         .arg(repo().join("scripts/local-stack.sh"))
         .args(["--rate", "200", "--seed", "9"])
         .env("BITCRAPS_NODE_BIN", env!("CARGO_BIN_EXE_bitcraps-node"))
         .env("BITCRAPS_STATE_DIR", "off")
-        .env("BITCRAPS_STACK_NODE_PORT", node.to_string())
-        .env("BITCRAPS_STACK_HEALTH_PORT", health.to_string())
-        .env("BITCRAPS_STACK_PROMETHEUS_PORT", prom.to_string())
-        .env("BITCRAPS_STACK_ALERTMANAGER_PORT", am.to_string())
+        .env("BITCRAPS_STACK_NODE_PORT", "0")
+        .env("BITCRAPS_STACK_HEALTH_PORT", "0")
+        .env("BITCRAPS_STACK_PROMETHEUS_PORT", "0")
+        .env("BITCRAPS_STACK_ALERTMANAGER_PORT", "0")
         .env("BITCRAPS_STACK_SCRAPE_INTERVAL", "1s")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -168,6 +171,17 @@ fn local_stack_script_serves_node_prometheus_and_alertmanager_and_stops_cleanly(
         }
     }
     let banner = printed.join("\n");
+    // Every port was 0: each process bound its own, and the banner says which.
+    let (node, prom, am) =
+        (banner_port(&banner, "node"), banner_port(&banner, "Prometheus"), banner_port(&banner, "Alertmanager"));
+    let health = banner
+        .lines()
+        .find(|l| l.trim_start().starts_with("node"))
+        .and_then(|l| l.split("(health: http://127.0.0.1:").nth(1))
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("the banner gives the health port:\n{banner}"));
+    assert!([node, health, prom, am].iter().all(|p| *p != 0), "{banner}");
     for url in [
         format!("http://127.0.0.1:{node}/metrics"),
         format!("http://127.0.0.1:{health}/ready"),
