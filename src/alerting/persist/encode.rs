@@ -150,6 +150,30 @@ mod tests {
     use std::borrow::Cow;
     use std::time::Duration;
 
+    #[test]
+    fn any_string_is_written_as_serde_json_writes_it() {
+        use proptest::prelude::*;
+        let config = proptest::test_runner::Config { failure_persistence: None, cases: 2000, ..Default::default() };
+        // Any text, and text dense in the bytes the fast path must not copy as they are.
+        let dense = proptest::collection::vec(
+            prop_oneof![
+                Just('"'),
+                Just('\\'),
+                Just('\u{7f}'),
+                Just('é'),
+                (0u8..0x20).prop_map(char::from),
+                any::<char>()
+            ],
+            0..24,
+        )
+        .prop_map(|cs| cs.into_iter().collect::<String>());
+        proptest!(config, |(s in prop_oneof![any::<String>(), dense])| {
+            let mut ours = Vec::new();
+            string(&mut ours, &s).expect("a Vec takes every write");
+            prop_assert_eq!(ours, serde_json::to_vec(&s).expect("a string serializes"));
+        });
+    }
+
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
