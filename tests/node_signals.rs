@@ -1,6 +1,6 @@
-//! The node binary and its signals: SIGHUP never kills it, a second SIGTERM/SIGINT exits at
-//! once and says what it skipped, and SIGTERM stops it at any simulated rate. Every test waits
-//! on what the node prints, not on time.
+//! The node binary and its signals: `kill -HUP` never kills it, the hang-up of its terminal
+//! stops it, a second SIGTERM/SIGINT exits at once and says what it skipped, and SIGTERM stops
+//! it at any simulated rate. Every test waits on what the node prints, not on time.
 #![cfg(unix)]
 
 mod common;
@@ -155,4 +155,59 @@ fn sigterm_stops_a_node_simulating_a_billion_events_per_second() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     let rest = node.rest().join("\n");
     assert!(rest.contains("simulation stopped"), "{rest}");
+}
+
+/// `pid`'s state letter from `/proc` (`None` once the process is gone).
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next())
+}
+
+#[test]
+fn closing_the_terminal_stops_the_node_instead_of_leaving_it_running() {
+    if common::tool_missing("script") {
+        return;
+    }
+    // `script` gives the node a pseudo-terminal; killing `script` closes it, as closing a
+    // terminal window does, and the kernel sends the node SIGHUP.
+    let node_cmd = format!("{} --rate 50 --summary off", env!("CARGO_BIN_EXE_bitcraps-node"));
+    let mut child = Command::new("script")
+        .args(["-qfec", &node_cmd, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("BITCRAPS_PROMETHEUS_ADDR", "127.0.0.1:0")
+        .env("BITCRAPS_HEALTH_ADDR", "127.0.0.1:0")
+        .env("BITCRAPS_STATE_DIR", "off")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn script");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut script = KillOnDrop(child);
+    let mut printed = Vec::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let announced = line.contains("serving health probes");
+        printed.push(line);
+        if announced {
+            break;
+        }
+    }
+    assert!(printed.last().is_some_and(|l| l.contains("serving health probes")), "{printed:?}");
+    let script_pid = script.0.id();
+    let children = std::fs::read_to_string(format!("/proc/{script_pid}/task/{script_pid}/children"))
+        .expect("the children of script");
+    let node: u32 = children.split_whitespace().next().and_then(|p| p.parse().ok()).expect("the node's pid");
+
+    script.0.kill().expect("kill script");
+    let _ = script.0.wait();
+    let start = Instant::now();
+    while proc_state(node).is_some_and(|s| s != 'Z') {
+        if start.elapsed() > STUCK {
+            // SAFETY: kill(2) on the node this test started; no memory is involved.
+            unsafe { libc::kill(node as i32, libc::SIGKILL) };
+            panic!("the node kept running after its terminal closed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

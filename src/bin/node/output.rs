@@ -25,7 +25,8 @@ Signals:
   SIGTERM or ctrl-c: /ready turns 503, the node drains for BITCRAPS_DRAIN_PERIOD (5s),
   flushes its exporters and exits 0. A second one exits at once (status 143 or 130),
   skipping the drain and the final flush, and says what that skipped.
-  SIGHUP reloads the --alert-rules file; without one it is logged and ignored.
+  SIGHUP reloads the --alert-rules file; without one it is logged and ignored. The SIGHUP
+  of a closed terminal (the node's window went away) stops the node as SIGTERM does.
 
 Every BITCRAPS_* and OTEL_* variable is listed in README.md, section Configuration.";
 
