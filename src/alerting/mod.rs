@@ -45,6 +45,7 @@ mod identity;
 mod inhibit;
 pub mod limits;
 mod matcher;
+mod memo;
 mod meta;
 mod notify;
 mod persist;

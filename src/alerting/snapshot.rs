@@ -345,6 +345,15 @@ impl Snapshot {
             .collect();
         Snapshot { metrics: HashMap::from([(name.to_string(), points)]), node: Default::default() }
     }
+
+    /// A snapshot of several metrics, each holding these series in this order, for tests.
+    pub(crate) fn of_metrics(metrics: Vec<(&str, Vec<(Labels, f64)>)>) -> Snapshot {
+        let mut snap = Snapshot::default();
+        for (name, series) in metrics {
+            snap.metrics.extend(Snapshot::of(name, series).metrics);
+        }
+        snap
+    }
 }
 
 /// What turns a point's attributes into its shared labels and their key.
