@@ -14,7 +14,7 @@
 
 use super::condition::History;
 use super::cycle::lock;
-use super::rule::{AggregationOp, LabelMatcher, Source};
+use super::rule::{AggregationOp, LabelMatcher, Running, Source};
 use super::snapshot::{ByLabelsKey, FastHasher, Labels, Point};
 use super::windows::Windows;
 use std::collections::HashMap;
@@ -312,6 +312,9 @@ impl Memo {
     }
 }
 
+/// Groups past which [`aggregate`] finds a group by hash rather than by looking at each.
+const SCAN_GROUPS: usize = 16;
+
 /// Groups `series` by the values of the `by` labels and combines each group's values with
 /// `op`, groups in key order (as a sorted map would give them). Like PromQL, an aggregation
 /// of no series is no series (not 0).
@@ -321,28 +324,42 @@ pub(crate) fn aggregate<'l>(
     by: &[String],
 ) -> Vec<(Labels, f64)> {
     // Group keys borrow the series' label values: no string is copied per series, only
-    // per group.
+    // per group. Groups are few (a label's values), so a scan finds one faster than a hash
+    // would, until there are many.
+    let mut groups: Vec<(Vec<&str>, Running)> = Vec::new();
     let mut index: HashMap<Vec<&str>, usize, BuildHasherDefault<FastHasher>> = HashMap::default();
-    let mut groups: Vec<(Vec<&str>, Vec<f64>)> = Vec::new();
     let mut key: Vec<&str> = Vec::with_capacity(by.len());
     for (labels, v) in series {
         key.clear();
         key.extend(by.iter().map(|b| labels.iter().find(|(k, _)| k == b).map_or("", |(_, v)| v.as_str())));
-        match index.get(key.as_slice()) {
-            Some(&i) => groups[i].1.push(v),
+        let found = if groups.len() <= SCAN_GROUPS {
+            groups.iter().position(|(k, _)| *k == key)
+        } else {
+            index.get(key.as_slice()).copied()
+        };
+        match found {
+            Some(i) => groups[i].1.add(v),
             None => {
-                index.insert(key.clone(), groups.len());
-                groups.push((key.clone(), vec![v]));
+                let mut running = Running::new();
+                running.add(v);
+                groups.push((key.clone(), running));
+                if groups.len() > SCAN_GROUPS {
+                    if index.is_empty() {
+                        index.extend(groups.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)));
+                    } else {
+                        index.insert(key.clone(), groups.len() - 1);
+                    }
+                }
             }
         }
     }
     groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     groups
         .into_iter()
-        .filter_map(|(key, vals)| {
+        .filter_map(|(key, running)| {
             let labels: Labels =
                 by.iter().zip(key).filter(|(_, v)| !v.is_empty()).map(|(b, v)| (b.clone(), v.to_string())).collect();
-            op.apply(&vals).map(|v| (labels, v))
+            running.value(op).map(|v| (labels, v))
         })
         .collect()
 }
@@ -483,5 +500,55 @@ mod tests {
         assert!(!Arc::ptr_eq(&group("rate-high"), &group("rate-a")), "other matchers, other windows");
         assert!(!Arc::ptr_eq(&group("rate-high"), &group("rate-late")), "a later start, other windows");
         assert!(Arc::ptr_eq(&group("rate-late"), &group("rate-late-twin")));
+    }
+
+    /// Aggregation gives, group for group and bit for bit, what grouping every value into a
+    /// sorted map and folding each group in order gives: with few groups (found by a scan)
+    /// and many (found by hash), by one label, by two, and with the label missing.
+    #[test]
+    fn aggregation_gives_what_a_sorted_map_of_all_values_gives() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for (values, by) in [(3, vec!["k"]), (40, vec!["k"]), (7, vec!["k", "j"]), (3, vec!["missing"])] {
+            let by: Vec<String> = by.into_iter().map(String::from).collect();
+            let series: Vec<Labels> = (0..500)
+                .map(|i| {
+                    vec![
+                        ("j".to_string(), format!("j{}", i % 2)),
+                        ("k".to_string(), format!("v{}", rng.random_range(0..values))),
+                    ]
+                })
+                .collect();
+            let numbers: Vec<f64> = (0..500).map(|_| rng.random_range(-1e3..1e3)).collect();
+            let mut reference: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
+            for (labels, v) in series.iter().zip(&numbers) {
+                let key = by
+                    .iter()
+                    .map(|b| labels.iter().find(|(k, _)| k == b).map_or(String::new(), |(_, v)| v.clone()))
+                    .collect();
+                reference.entry(key).or_default().push(*v);
+            }
+            for op in [AggregationOp::Sum, AggregationOp::Avg, AggregationOp::Max, AggregationOp::Min] {
+                let got = super::aggregate(series.iter().zip(numbers.iter().copied()), op, &by);
+                let want: Vec<(Labels, f64)> = reference
+                    .iter()
+                    .map(|(key, vals)| {
+                        let sum = vals.iter().fold(-0.0, |a, b| a + b);
+                        let v = match op {
+                            AggregationOp::Sum => sum,
+                            AggregationOp::Avg => sum / vals.len() as f64,
+                            AggregationOp::Max => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                            AggregationOp::Min => vals.iter().copied().fold(f64::INFINITY, f64::min),
+                        };
+                        let labels =
+                            by.iter().zip(key).filter(|(_, v)| !v.is_empty()).map(|(b, v)| (b.clone(), v.clone()));
+                        (labels.collect(), v)
+                    })
+                    .collect();
+                assert_eq!(got.len(), want.len(), "{op:?} by {by:?}");
+                for (g, w) in got.iter().zip(&want) {
+                    assert_eq!((&g.0, g.1.to_bits()), (&w.0, w.1.to_bits()), "{op:?} by {by:?}");
+                }
+            }
+        }
     }
 }

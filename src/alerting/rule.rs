@@ -162,16 +162,43 @@ impl AggregationOp {
             AggregationOp::Min => "min",
         }
     }
+}
 
-    pub(crate) fn apply(self, values: &[f64]) -> Option<f64> {
-        if values.is_empty() {
+/// One group's values folded in as they come, in order: what an [`AggregationOp`] needs,
+/// without keeping the values.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Running {
+    sum: f64,
+    n: usize,
+    max: f64,
+    min: f64,
+}
+
+impl Running {
+    /// Nothing folded in yet.
+    pub(crate) fn new() -> Running {
+        // -0.0 is the sum's identity (0.0 would turn a lone -0.0 into 0.0).
+        Running { sum: -0.0, n: 0, max: f64::NEG_INFINITY, min: f64::INFINITY }
+    }
+
+    /// Folds in `v`.
+    pub(crate) fn add(&mut self, v: f64) {
+        self.sum += v;
+        self.n += 1;
+        self.max = self.max.max(v);
+        self.min = self.min.min(v);
+    }
+
+    /// `op` of the values folded in; `None` for none.
+    pub(crate) fn value(&self, op: AggregationOp) -> Option<f64> {
+        if self.n == 0 {
             return None;
         }
-        Some(match self {
-            AggregationOp::Sum => values.iter().sum(),
-            AggregationOp::Avg => values.iter().sum::<f64>() / values.len() as f64,
-            AggregationOp::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            AggregationOp::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+        Some(match op {
+            AggregationOp::Sum => self.sum,
+            AggregationOp::Avg => self.sum / self.n as f64,
+            AggregationOp::Max => self.max,
+            AggregationOp::Min => self.min,
         })
     }
 }
