@@ -323,22 +323,56 @@ pub(crate) fn extrapolate(
     len: usize,
     window_ms: u32,
 ) -> (f64, Duration) {
-    let range_start = f64::from(last_at) - f64::from(window_ms);
-    let mut to_start = (f64::from(first_at) - range_start) / 1000.0;
-    let to_end = 0.0;
-    let sampled = f64::from(last_at - first_at) / 1000.0;
-    let average = sampled / (len - 1) as f64;
-    if result > 0.0 && first >= 0.0 {
-        let to_zero = sampled * (first / result);
-        if to_zero < to_start {
-            to_start = to_zero;
-        }
+    Timing::new(first_at, last_at, len, window_ms).extrapolate(result, first)
+}
+
+/// What [`extrapolate`] works out from sample times alone, once for every series sampled at
+/// the same times: then each series costs a multiplication, and a division when its
+/// counter's zero is nearer than the window's start.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    to_start: f64,
+    sampled: f64,
+    average: f64,
+    threshold: f64,
+    /// `(sampled + the extrapolation) / sampled` when the zero does not come into it.
+    factor: f64,
+    window_ms: u32,
+}
+
+impl Timing {
+    /// Samples from `first_at` to `last_at` (ms, `len` of them, `last_at > first_at`, `len >= 2`).
+    pub(crate) fn new(first_at: u32, last_at: u32, len: usize, window_ms: u32) -> Timing {
+        let range_start = f64::from(last_at) - f64::from(window_ms);
+        let to_start = (f64::from(first_at) - range_start) / 1000.0;
+        let sampled = f64::from(last_at - first_at) / 1000.0;
+        let average = sampled / (len - 1) as f64;
+        let threshold = average * 1.1;
+        let mut t = Timing { to_start, sampled, average, threshold, factor: 0.0, window_ms };
+        t.factor = t.factor_from(to_start);
+        t
     }
-    let threshold = average * 1.1;
-    let mut extrapolate_to = sampled;
-    extrapolate_to += if to_start < threshold { to_start } else { average / 2.0 };
-    extrapolate_to += if to_end < threshold { to_end } else { average / 2.0 };
-    (result * (extrapolate_to / sampled), Duration::from_millis(u64::from(window_ms)))
+
+    /// The extrapolated window over the sampled span, extrapolating to the start by `to_start`.
+    fn factor_from(&self, to_start: f64) -> f64 {
+        let to_end = 0.0;
+        let mut extrapolate_to = self.sampled;
+        extrapolate_to += if to_start < self.threshold { to_start } else { self.average / 2.0 };
+        extrapolate_to += if to_end < self.threshold { to_end } else { self.average / 2.0 };
+        extrapolate_to / self.sampled
+    }
+
+    /// [`extrapolate`] of `result` with first sample value `first`, at these times.
+    pub(crate) fn extrapolate(&self, result: f64, first: f64) -> (f64, Duration) {
+        let mut factor = self.factor;
+        if result > 0.0 && first >= 0.0 {
+            let to_zero = self.sampled * (first / result);
+            if to_zero < self.to_start {
+                factor = self.factor_from(to_zero);
+            }
+        }
+        (result * factor, Duration::from_millis(u64::from(self.window_ms)))
+    }
 }
 
 /// Exponentially weighted mean and variance of one series.

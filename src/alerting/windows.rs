@@ -10,7 +10,7 @@
 //! over to it when a collection carries one series twice (two attribute sets that flatten
 //! to one label set), which only a history per series can hold.
 
-use super::condition::{extrapolate, with_resets, History};
+use super::condition::{extrapolate, with_resets, History, Timing};
 use super::snapshot::ByLabelsKey;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -53,6 +53,14 @@ pub(crate) struct Windows {
     values: Vec<f64>,
     /// Where the next push of this evaluation probably goes.
     cursor: usize,
+    /// This evaluation's row in ms since `common` (`None`: past `u32`, or no row).
+    now_ms: Option<u32>,
+    /// For series counted from `common`: the oldest row still in the window this
+    /// evaluation (`None`: the window reaches before every row).
+    edge: Option<u64>,
+    /// For series counted from `common` whose oldest sample is row `.0`: the times of the
+    /// extrapolation (`None`: too few samples). Most series share one.
+    timing: Option<(u64, Option<Timing>)>,
 }
 
 /// A series pushed twice in one evaluation.
@@ -84,10 +92,23 @@ impl Windows {
         }
         self.cursor = 0;
         self.times.push_back(now);
-        self.ms.push_back(self.common.and_then(|c| ms_since(now, c)));
+        self.now_ms = self.common.and_then(|c| ms_since(now, c));
+        self.ms.push_back(self.now_ms);
         if self.times.len() > self.cap {
             self.grow(self.times.len().next_power_of_two().max(self.cap * 2));
         }
+        // Every series counted from `common` has the same sample times: where its window
+        // starts is worked out once here rather than per series. Times only grow, so the
+        // rows before the first one inside the window are all outside it.
+        let row = self.row();
+        self.timing = None;
+        self.edge = self.now_ms.and_then(|ms| ms.checked_sub(self.window_ms)).map(|cutoff| {
+            let mut r = self.base;
+            while r < row && self.ms[(r - self.base) as usize].is_some_and(|ms| ms < cutoff) {
+                r += 1;
+            }
+            r
+        });
     }
 
     /// Gives every series' ring `cap` rows.
@@ -165,7 +186,9 @@ impl Windows {
             }
         };
         let s = &mut self.series[i];
-        let ms_now = match ms_of(row, s.origin) {
+        // Counted from `common`: its window's edge and timing are the evaluation's.
+        let shared = self.now_ms.is_some() && Some(s.origin) == common;
+        let ms_now = match if shared { self.now_ms } else { ms_of(row, s.origin) } {
             Some(ms) => ms,
             // 49 days since its first sample: start over rather than wrap.
             None => {
@@ -183,21 +206,53 @@ impl Windows {
             block[slot(p, row)] = v;
         }
         s.last = row;
+        let drop_first = |s: &mut Series| {
+            for p in 0..planes {
+                if block[slot(p, s.first + 1)] < block[slot(p, s.first)] {
+                    s.drops[p] -= 1;
+                }
+            }
+            s.first += 1;
+        };
+        let mut out = [None; MAX_PLANES];
+        if shared {
+            if let Some(edge) = self.edge {
+                while s.first < edge {
+                    drop_first(s);
+                }
+            }
+            let first = s.first;
+            let timing = match self.timing {
+                Some((at, timing)) if at == first => timing,
+                _ => {
+                    let first_at = ms[(first - base) as usize].unwrap_or(0);
+                    let len = (row - first + 1) as usize;
+                    let timing = (len >= 2 && ms_now > first_at).then(|| Timing::new(first_at, ms_now, len, window_ms));
+                    self.timing = Some((first, timing));
+                    timing
+                }
+            };
+            if let Some(timing) = timing {
+                for (p, out) in out.iter_mut().enumerate().take(planes) {
+                    let first = block[slot(p, s.first)];
+                    let mut result = block[slot(p, row)] - first;
+                    if s.drops[p] > 0 {
+                        result = with_resets(result, (s.first..=row).map(|r| block[slot(p, r)]));
+                    }
+                    *out = Some(timing.extrapolate(result, first));
+                }
+            }
+            return Ok(out);
+        }
         // A range selector includes a sample exactly at its start.
         let mut first_at = ms_of(s.first, s.origin);
         if let Some(cutoff) = ms_now.checked_sub(window_ms) {
             while s.first < row && first_at.is_some_and(|ms| ms < cutoff) {
-                for p in 0..planes {
-                    if block[slot(p, s.first + 1)] < block[slot(p, s.first)] {
-                        s.drops[p] -= 1;
-                    }
-                }
-                s.first += 1;
+                drop_first(s);
                 first_at = ms_of(s.first, s.origin);
             }
         }
         let first_at = first_at.unwrap_or(0);
-        let mut out = [None; MAX_PLANES];
         let len = (row - s.first + 1) as usize;
         if len >= 2 && ms_now > first_at {
             for (p, out) in out.iter_mut().enumerate().take(planes) {
