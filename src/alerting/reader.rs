@@ -14,7 +14,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, Temporality};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 /// A cloneable handle on one manual reader; register a clone with the provider's builder.
@@ -34,8 +34,6 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct AlertReader {
     inner: Arc<ManualReader>,
-    // Reused between collections so the SDK can keep its buffers.
-    buffer: Arc<Mutex<ResourceMetrics>>,
     histograms: Arc<RwLock<Vec<Arc<dyn HistogramSource>>>>,
 }
 
@@ -58,7 +56,6 @@ impl AlertReader {
     pub fn new() -> Self {
         AlertReader {
             inner: Arc::new(ManualReader::builder().with_temporality(Temporality::Cumulative).build()),
-            buffer: Arc::new(Mutex::new(ResourceMetrics::default())),
             histograms: Arc::new(RwLock::new(Vec::new())),
         }
     }
@@ -80,18 +77,15 @@ impl AlertReader {
         Ok(rm)
     }
 
-    /// Collects into the reused buffer and hands it, with the attached histograms, to `f`.
+    /// Collects and hands the collection, with the attached histograms, to `f`.
     pub(crate) fn collect_with<R>(
         &self,
         f: impl FnOnce(&ResourceMetrics, &[HistogramFamily]) -> R,
     ) -> Result<R, AlertError> {
-        // A panic during an earlier collection (a user callback) leaves the buffer in an
-        // unknown state: start from an empty one rather than refuse forever.
-        let mut rm = self.buffer.lock().unwrap_or_else(|poisoned| {
-            let mut rm = poisoned.into_inner();
-            *rm = ResourceMetrics::default();
-            rm
-        });
+        // A fresh buffer each time: the SDK (0.33) fills a reused one more slowly than a new
+        // one, dropping included (the alerting bench's two collect peers: 10,000 series in
+        // 2.9-3.0 ms against 2.3-2.5 ms, for the same instructions).
+        let mut rm = ResourceMetrics::default();
         self.inner.collect(&mut rm).map_err(|e| AlertError::Collect(e.to_string()))?;
         let mut histograms = Vec::new();
         for source in self.histograms.read().map(|s| s.clone()).unwrap_or_default() {

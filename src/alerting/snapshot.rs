@@ -7,7 +7,7 @@ use crate::semconv;
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// Label pairs sorted by name.
@@ -120,101 +120,100 @@ impl Hasher for FastHasher {
     }
 }
 
-/// Whether two attribute lists are the same, in the same order.
-fn same(kept: &[KeyValue], attrs: &[&KeyValue]) -> bool {
-    kept.len() == attrs.len() && kept.iter().zip(attrs).all(|(a, b)| a == *b)
+/// Writes `attrs` as bytes that differ whenever the labels they flatten to differ: each key
+/// and value with its length, values tagged by type (numbers by their bits).
+fn encode(attrs: &[&KeyValue], out: &mut Vec<u8>) {
+    let mut bytes = |tag: u8, b: &[u8]| {
+        out.push(tag);
+        out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        out.extend_from_slice(b);
+    };
+    for kv in attrs {
+        bytes(b'k', kv.key.as_str().as_bytes());
+        match &kv.value {
+            Value::String(s) => bytes(b's', s.as_str().as_bytes()),
+            Value::I64(i) => bytes(b'i', &i.to_le_bytes()),
+            Value::F64(f) => bytes(b'f', &f.to_bits().to_le_bytes()),
+            Value::Bool(b) => bytes(b'b', &[u8::from(*b)]),
+            // Arrays and whatever comes later: as the label shows them (rare).
+            other => bytes(b'o', other.to_string().as_bytes()),
+        }
+    }
 }
 
-/// The cache's hash of an attribute list.
-fn attrs_hash(attrs: &[&KeyValue]) -> u64 {
+/// One metric's points in collection order: their attributes' bytes ([`encode`]) end to
+/// end, and each point's labels.
+#[derive(Debug, Default)]
+struct Sequence {
+    bytes: Vec<u8>,
+    /// Where each point's bytes end.
+    ends: Vec<usize>,
+    labels: Vec<(Arc<Labels>, u64)>,
+}
+
+impl Sequence {
+    fn bytes_of(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.labels.clear();
+    }
+}
+
+/// A metric's label sets in the last collection and in the one under way.
+#[derive(Debug, Default)]
+struct MetricLabels {
+    last: Sequence,
+    current: Sequence,
+    /// The collection `current` belongs to.
+    generation: u64,
+    /// Positions in `last` by a hash of their bytes, built the first time a point is not
+    /// where it was.
+    index: Option<HashMap<u64, usize, BuildHasherDefault<FastHasher>>>,
+}
+
+fn bytes_hash(bytes: &[u8]) -> u64 {
     let mut h = FastHasher::default();
-    attrs.hash(&mut h);
+    h.write(bytes);
     h.finish()
 }
 
-/// One attribute set's flattened form, kept while collections still carry it.
-#[derive(Debug)]
-struct Flattened {
-    /// The attributes it was made from, compared on every hit (a hash is not an identity).
-    attrs: Box<[KeyValue]>,
-    labels: Arc<Labels>,
-    /// [`labels_key`] of `labels`.
-    key: u64,
-    /// The collection that last used it.
-    used: u64,
-}
-
-/// Flattened label sets kept from one collection to the next, by a hash of the OTel
-/// attributes they came from.
+/// Flattened label sets kept from one collection to the next.
 ///
 /// Flattening copies every label name and value into fresh `String`s; with thousands of
 /// series that was a fifth of an evaluation cycle, every cycle, for label sets that rarely
-/// change. A series whose attributes are the same as last time (compared in full, not only
-/// by hash) gets the same shared [`Labels`] and [`labels_key`]. Entries that a collection did
-/// not use are dropped after it, so the cache holds only the current series set.
+/// change. The SDK lists a metric's points in the same order while its series stay, so each
+/// point's attributes are written as bytes and compared with the bytes of the point at the
+/// same place last time: memory read in order, where a map of attribute sets cost a cache
+/// miss or three per series. A point that moved is found by a hash of its bytes, compared in
+/// full; only a new label set is flattened. The cache holds the last collection only.
 #[derive(Debug, Default)]
 pub(crate) struct LabelCache {
-    sets: HashMap<u64, Flattened, BuildHasherDefault<FastHasher>>,
+    metrics: HashMap<String, MetricLabels>,
     /// OTel attribute name → Prometheus label name.
     names: HashMap<String, String>,
-    /// Per metric, the hash of each point's attributes in the last collection, in order:
-    /// the SDK hands a metric's points out in the same order while its series stay, so
-    /// the attributes at a position are compared with last time's before being hashed.
-    order: HashMap<String, Vec<u64>>,
     /// Counts collections.
     generation: u64,
 }
 
 impl LabelCache {
-    /// The flattened labels of `attrs` and their [`labels_key`], shared with every earlier use
-    /// of the same attributes. `guess` is the hash of the attributes expected here; the
-    /// hash used is returned.
-    fn labels(&mut self, attrs: &[&KeyValue], guess: Option<u64>) -> (Arc<Labels>, u64, u64) {
+    /// Where metric `name`'s points of the collection under way get their labels.
+    fn metric(&mut self, name: &str) -> MetricCursor<'_> {
         let generation = self.generation;
-        if let Some(f) = guess.and_then(|g| self.sets.get_mut(&g)) {
-            if same(&f.attrs, attrs) {
-                f.used = generation;
-                return (Arc::clone(&f.labels), f.key, guess.unwrap_or_default());
-            }
+        // Once per metric and collection: the name's copy costs nothing next to its points.
+        let metric = self.metrics.entry(name.to_string()).or_default();
+        if metric.generation != generation {
+            // The first point of this collection: what was current is now the last.
+            std::mem::swap(&mut metric.last, &mut metric.current);
+            metric.current.clear();
+            metric.index = None;
+            metric.generation = generation;
         }
-        let hash = attrs_hash(attrs);
-        if let Some(f) = self.sets.get_mut(&hash) {
-            if same(&f.attrs, attrs) {
-                f.used = generation;
-                return (Arc::clone(&f.labels), f.key, hash);
-            }
-        }
-        let labels = Arc::new(self.flatten(attrs));
-        let key = labels_key(&labels);
-        match self.sets.get(&hash) {
-            // Two live attribute sets with one hash: the second is flattened every time.
-            Some(f) if f.used == generation => {}
-            _ => {
-                let attrs = attrs.iter().map(|kv| (*kv).clone()).collect();
-                self.sets.insert(hash, Flattened { attrs, labels: Arc::clone(&labels), key, used: generation });
-            }
-        }
-        (labels, key, hash)
-    }
-
-    fn flatten(&mut self, attrs: &[&KeyValue]) -> Labels {
-        let mut labels: Labels = attrs
-            .iter()
-            .map(|kv| {
-                let key = kv.key.as_str();
-                let name = match self.names.get(key) {
-                    Some(n) => n.clone(),
-                    None => {
-                        let n = normalize_label(key);
-                        self.names.insert(key.to_string(), n.clone());
-                        n
-                    }
-                };
-                (name, value_string(&kv.value))
-            })
-            .collect();
-        labels.sort();
-        labels
+        MetricCursor { metric, names: &mut self.names }
     }
 
     /// Starts a collection.
@@ -222,17 +221,84 @@ impl LabelCache {
         self.generation = self.generation.wrapping_add(1);
     }
 
-    /// Ends a collection: forgets the label sets it did not carry.
+    /// Ends a collection: forgets the metrics it did not carry.
     fn end(&mut self) {
         let generation = self.generation;
-        if self.sets.values().any(|f| f.used != generation) {
-            self.sets.retain(|_, f| f.used == generation);
-        }
+        self.metrics.retain(|_, m| m.generation == generation);
         // Attribute names are few; a flood of distinct ones is not kept forever.
         if self.names.len() > 4096 {
             self.names.clear();
         }
     }
+}
+
+/// One metric's label sets, point after point, in one collection.
+struct MetricCursor<'c> {
+    metric: &'c mut MetricLabels,
+    names: &'c mut HashMap<String, String>,
+}
+
+impl MetricCursor<'_> {
+    /// The labels of the metric's next point, whose attributes are `attrs`, and their
+    /// [`labels_key`]: shared with last collection's point with the same attributes.
+    fn labels(&mut self, attrs: &[&KeyValue]) -> (Arc<Labels>, u64) {
+        let metric = &mut *self.metric;
+        let at = metric.current.ends.len();
+        let start = metric.current.bytes.len();
+        encode(attrs, &mut metric.current.bytes);
+        metric.current.ends.push(metric.current.bytes.len());
+        let bytes = &metric.current.bytes[start..];
+        let last = &metric.last;
+        let found = if at < last.ends.len() && last.bytes_of(at) == bytes {
+            Some(at)
+        } else if last.ends.is_empty() {
+            None
+        } else {
+            let index = metric.index.get_or_insert_with(|| {
+                let mut index = HashMap::with_capacity_and_hasher(last.ends.len(), Default::default());
+                for i in 0..last.ends.len() {
+                    index.entry(bytes_hash(last.bytes_of(i))).or_insert(i);
+                }
+                index
+            });
+            // A hash is not an identity: the bytes are compared too.
+            index.get(&bytes_hash(bytes)).copied().filter(|&i| last.bytes_of(i) == bytes)
+        };
+        let (labels, key) = match found {
+            Some(i) => {
+                let (labels, key) = &last.labels[i];
+                (Arc::clone(labels), *key)
+            }
+            None => {
+                let labels = Arc::new(flatten(self.names, attrs));
+                let key = labels_key(&labels);
+                (labels, key)
+            }
+        };
+        metric.current.labels.push((Arc::clone(&labels), key));
+        (labels, key)
+    }
+}
+
+/// The labels of `attrs`: Prometheus names (`names` remembers them), sorted.
+fn flatten(names: &mut HashMap<String, String>, attrs: &[&KeyValue]) -> Labels {
+    let mut labels: Labels = attrs
+        .iter()
+        .map(|kv| {
+            let key = kv.key.as_str();
+            let name = match names.get(key) {
+                Some(n) => n.clone(),
+                None => {
+                    let n = normalize_label(key);
+                    names.insert(key.to_string(), n.clone());
+                    n
+                }
+            };
+            (name, value_string(&kv.value))
+        })
+        .collect();
+    labels.sort();
+    labels
 }
 
 impl Snapshot {
@@ -247,9 +313,6 @@ impl Snapshot {
         cache.begin();
         let mut snap = Snapshot::from_resource_metrics(rm, wanted, cache);
         snap.add_histograms(families, wanted, cache);
-        for (name, order) in cache.order.iter_mut() {
-            order.truncate(snap.metrics.get(name).map_or(0, Vec::len));
-        }
         cache.end();
         snap
     }
@@ -271,26 +334,17 @@ impl Snapshot {
                     continue;
                 }
                 let points = metrics.entry(metric.name().to_string()).or_default();
-                let mut points_seen = points.len();
-                let mut order = cache.order.remove(metric.name()).unwrap_or_default();
+                let mut cursor = cache.metric(metric.name());
                 let mut labels_of = |attrs: &mut dyn Iterator<Item = &'a KeyValue>| -> (Arc<Labels>, u64) {
                     scratch.clear();
                     scratch.extend(attrs);
-                    let at = points_seen;
-                    points_seen += 1;
-                    let (labels, key, hash) = cache.labels(&scratch, order.get(at).copied());
-                    match order.get_mut(at) {
-                        Some(h) => *h = hash,
-                        None => order.push(hash),
-                    }
-                    (labels, key)
+                    cursor.labels(&scratch)
                 };
                 match metric.data() {
                     AggregatedMetrics::F64(d) => push(points, d, |v| v, &mut labels_of),
                     AggregatedMetrics::U64(d) => push(points, d, |v| v as f64, &mut labels_of),
                     AggregatedMetrics::I64(d) => push(points, d, |v| v as f64, &mut labels_of),
                 }
-                cache.order.insert(metric.name().to_string(), order);
             }
         }
         Snapshot { metrics, node: super::identity::node_labels(rm.resource()) }
@@ -310,10 +364,11 @@ impl Snapshot {
                 continue;
             }
             let points = self.metrics.entry(family.def.name.to_string()).or_default();
+            let mut cursor = cache.metric(family.def.name);
             points.extend(family.points.iter().map(|p| {
                 scratch.clear();
                 scratch.extend(&p.attributes);
-                let (labels, key, _) = cache.labels(&scratch, None);
+                let (labels, key) = cursor.labels(&scratch);
                 let count = p.count as f64;
                 // `count` is never 0: a series that never recorded has no point.
                 Point::new(labels, key, p.sum / count, Some((p.sum, count)))
@@ -388,5 +443,58 @@ fn push<'a, T: Copy>(
             let mean = if count > 0.0 { sum / count } else { f64::NAN };
             point(&mut p.attributes(), mean, Some((sum, count)))
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One collection of metric `m` whose points carry these attributes, in order.
+    fn collect(cache: &mut LabelCache, points: &[Vec<KeyValue>]) -> Vec<(Arc<Labels>, u64)> {
+        cache.begin();
+        let mut cursor = cache.metric("m");
+        let out = points.iter().map(|attrs| cursor.labels(&attrs.iter().collect::<Vec<_>>())).collect();
+        cache.end();
+        out
+    }
+
+    fn point(peer: &str, transport: &str) -> Vec<KeyValue> {
+        vec![KeyValue::new("bitcraps.peer.transport", transport.to_string()), KeyValue::new("peer", peer.to_string())]
+    }
+
+    /// Points whose attributes are unchanged get last collection's labels (the same
+    /// allocation) wherever they are now; changed, new and typed values get labels of their
+    /// own, flattened from what they carry.
+    #[test]
+    fn label_sets_are_reused_by_attributes_wherever_the_point_moved() {
+        let mut cache = LabelCache::default();
+        let first = collect(&mut cache, &[point("a", "tcp"), point("b", "ble"), point("c", "udp")]);
+        assert_eq!(
+            *first[0].0,
+            vec![("peer".to_string(), "a".to_string()), ("transport".to_string(), "tcp".to_string())]
+        );
+        assert_eq!(first[0].1, labels_key(&first[0].0));
+
+        // Same order: the same label sets.
+        let same = collect(&mut cache, &[point("a", "tcp"), point("b", "ble"), point("c", "udp")]);
+        for (x, y) in first.iter().zip(&same) {
+            assert!(Arc::ptr_eq(&x.0, &y.0));
+        }
+        // Moved, changed, new, and one point twice.
+        let moved = collect(
+            &mut cache,
+            &[point("c", "udp"), point("a", "wifi_direct"), point("b", "ble"), point("b", "ble"), point("d", "tcp")],
+        );
+        assert!(Arc::ptr_eq(&moved[0].0, &first[2].0), "c moved to the front");
+        assert!(Arc::ptr_eq(&moved[2].0, &first[1].0) && Arc::ptr_eq(&moved[3].0, &first[1].0), "b, twice");
+        assert_eq!(moved[1].0[1], ("transport".to_string(), "wifi_direct".to_string()), "a changed");
+        assert_eq!(moved[4].0[0], ("peer".to_string(), "d".to_string()));
+        // A value's type is part of what is compared: 1 and "1" are both shown as 1, each
+        // from its own attributes.
+        let typed = collect(&mut cache, &[vec![KeyValue::new("n", 1_i64)], vec![KeyValue::new("n", "1")]]);
+        assert_eq!(typed[0].0, typed[1].0);
+        let again = collect(&mut cache, &[vec![KeyValue::new("n", "1")], vec![KeyValue::new("n", 1_i64)]]);
+        assert!(Arc::ptr_eq(&again[0].0, &typed[1].0) && Arc::ptr_eq(&again[1].0, &typed[0].0));
     }
 }
