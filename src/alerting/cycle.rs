@@ -5,11 +5,12 @@
 //! engine goes on.
 
 use super::engine::Evaluator;
+use super::labels::LabelCache;
 use super::notify::{DeliveryReport, Notifier, NotifyError};
 use super::reader::AlertReader;
 use super::route::{Outgoing, Router};
 use super::selfmetrics::SelfMetrics;
-use super::snapshot::{LabelCache, Snapshot};
+use super::snapshot::Snapshot;
 use super::state::Transition;
 use super::{AlertError, AlertRule, CycleSummary};
 use futures_util::FutureExt;
@@ -88,7 +89,9 @@ pub(crate) fn cycle(shared: &Arc<Shared>) -> Result<(CycleSummary, Vec<JoinHandl
     let channels: Vec<String> = notifiers.iter().map(|(k, _)| k.clone()).collect();
 
     let outgoing = {
-        let mut core = lock(&shared.core);
+        let mut guard = lock(&shared.core);
+        // Fields borrowed apart: the snapshot borrows the label cache while the rules run.
+        let core = &mut *guard;
         if core.evaluator.any_due(now) {
             let reader = reader.ok_or(AlertError::NoReader)?;
             let wanted = core.evaluator.wanted();

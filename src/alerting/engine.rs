@@ -74,7 +74,7 @@ pub(crate) struct Evaluator {
 }
 
 fn matches(point: &Point, rule: &CompiledRule) -> bool {
-    rule.matchers.iter().all(|m| m.matches(&point.labels))
+    rule.matchers.iter().all(|m| m.matches(point.labels))
 }
 
 fn term_matches(point: &Point, term: &DerivedTerm) -> bool {
@@ -348,7 +348,7 @@ fn values(
             memo.sum(Selection::of(src, matchers), || {
                 snap.series(src.metric().map_or("", |m| m.name))
                     .iter()
-                    .filter(|p| matchers.iter().all(|m| m.matches(&p.labels)))
+                    .filter(|p| matchers.iter().all(|m| m.matches(p.labels)))
                     .map(|p| pick(src, p))
                     .sum()
             })
@@ -409,7 +409,7 @@ fn values(
                     let key = || WindowKey { selection: Selection::of(src, &rule.matchers), window, mean, every };
                     let size = expected(window, every);
                     let group = memo.windows(windows, key, points, src, size, now, &|p| matches(p, rule));
-                    let labelled = |&(i, v): &(u32, f64)| (&*points[i as usize].labels, v);
+                    let labelled = |&(i, v): &(u32, f64)| (points[i as usize].labels, v);
                     if direct {
                         return group
                             .rows()
@@ -438,7 +438,7 @@ fn values(
                     };
                 }
                 None => {
-                    let mut selected = points.iter().filter(|p| matches(p, rule)).map(|p| (&*p.labels, pick(src, p)));
+                    let mut selected = points.iter().filter(|p| matches(p, rule)).map(|p| (p.labels, pick(src, p)));
                     match aggregate_once(memo, rule, None, &mut selected) {
                         Some(rows) => {
                             grouped = rows;

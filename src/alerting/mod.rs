@@ -43,6 +43,7 @@ mod error;
 mod file;
 mod identity;
 mod inhibit;
+mod labels;
 pub mod limits;
 mod matcher;
 mod memo;
