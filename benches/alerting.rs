@@ -390,6 +390,7 @@ fn main() {
     let cycle_peak = PEAK.load(Ordering::Relaxed) - live;
 
     // The same series under 200 rules that share nothing.
+    let before_distinct = LIVE.load(Ordering::Relaxed);
     let distinct = AlertingSystem::new(AlertingConfig { predefined_rules: false, ..Default::default() });
     distinct.replace_rules(distinct_rules(), None).expect("valid rules");
     distinct.attach(reader.clone());
@@ -398,6 +399,7 @@ fn main() {
     }
     let summary = cycle(&distinct);
     assert_eq!((summary.evaluated, summary.series, summary.fired), (200, 10_000, 0), "{summary:?}");
+    let distinct_state = LIVE.load(Ordering::Relaxed).saturating_sub(before_distinct);
 
     let mut c = Criterion::default().configure_from_args().sample_size(30).measurement_time(Duration::from_secs(8));
     let mut g = c.benchmark_group("alerting/200-rules-10k-series");
@@ -437,6 +439,7 @@ fn main() {
     c.final_summary();
 
     println!("memory: engine state after warm-up (200 rules, rate windows full): {}", mib(engine_state));
+    println!("memory: the same, 200 rules that share nothing: {}", mib(distinct_state));
     println!("memory: transient peak of one SDK collect: {}", mib(collect_peak));
     println!("memory: transient peak of one evaluation cycle (collect included): {}", mib(cycle_peak));
     for line in state_lines {
