@@ -22,6 +22,8 @@
 //!
 //! Run: `cargo bench --bench http_layer`.
 
+#[path = "support/interleaved.rs"]
+mod interleaved;
 use axum::body::Body;
 use axum::http::Request;
 use axum::routing::get;
@@ -38,7 +40,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tower::ServiceExt;
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -76,31 +78,6 @@ impl SpanProcessor for Discard {
     }
 }
 
-/// Runs `iters` rounds of every case in turn, timing each call, and returns the total of
-/// case `side`.
-fn interleaved(iters: u64, cases: &[&dyn Fn()], side: usize) -> Duration {
-    let mut totals = vec![Duration::ZERO; cases.len()];
-    for _ in 0..iters {
-        for (case, total) in cases.iter().zip(totals.iter_mut()) {
-            let t0 = Instant::now();
-            case();
-            *total += t0.elapsed();
-        }
-    }
-    totals[side]
-}
-
-/// Cases measured in one loop: `names[i]` reports the side of `cases[i]`.
-fn together(
-    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    names: &[&str],
-    cases: &[&dyn Fn()],
-) {
-    for (side, name) in names.iter().enumerate() {
-        g.bench_function(*name, |bench| bench.iter_custom(|iters| interleaved(iters, cases, side)));
-    }
-}
-
 /// What the SDK alone costs for the layer's span: the global tracer (as the layer gets it),
 /// a SERVER span with the same name, parent and attributes, its status code, its end. No
 /// router, no propagator, no context: the floor under `layer_sampled_span`'s extra time.
@@ -126,15 +103,17 @@ fn layer(c: &mut Criterion) {
     let ours = router().layer(ServerLayer::new(&metrics));
 
     let mut g = c.benchmark_group("http_layer");
-    together(
+    interleaved::together(
         &mut g,
         &["bare", "layer_noop_tracer"],
         &[&|| call(&bare, "/games/7", false), &|| call(&ours, "/games/7", false)],
+        false,
     );
-    together(
+    interleaved::together(
         &mut g,
         &["bare_health", "excluded_path"],
         &[&|| call(&bare, "/health", false), &|| call(&ours, "/health", false)],
+        false,
     );
 
     // From here on, a real tracer and propagator are installed (process-wide).
@@ -143,10 +122,11 @@ fn layer(c: &mut Criterion) {
     let parent =
         TraceContextPropagator::new().extract(&HashMap::from([("traceparent".to_owned(), TRACEPARENT.to_owned())]));
     let scope = InstrumentationScope::builder("bench").build();
-    together(
+    interleaved::together(
         &mut g,
         &["bare_with_traceparent", "layer_sampled_span", "sdk_span_alone"],
         &[&|| call(&bare, "/games/7", true), &|| call(&ours, "/games/7", true), &|| sdk_span_alone(&parent, &scope)],
+        false,
     );
     g.finish();
 }

@@ -23,6 +23,8 @@
 //! `HTTP_PEERS_SOLO=1 valgrind --tool=callgrind <bench binary> --bench --profile-time 2 <entry>`
 //! (the entry's case alone), the total divided by the calls of `call`.
 
+#[path = "../../../support/interleaved.rs"]
+mod interleaved;
 use axum::body::Body;
 use axum::http::Request;
 use axum::routing::get;
@@ -40,7 +42,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tower::ServiceExt;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -103,39 +105,6 @@ impl Discard {
     }
 }
 
-/// Runs `iters` rounds of every case in turn, timing each call, and returns the total of
-/// case `side`.
-fn interleaved(iters: u64, cases: &[&dyn Fn()], side: usize) -> Duration {
-    let mut totals = vec![Duration::ZERO; cases.len()];
-    for _ in 0..iters {
-        for (case, total) in cases.iter().zip(totals.iter_mut()) {
-            let t0 = Instant::now();
-            case();
-            *total += t0.elapsed();
-        }
-    }
-    totals[side]
-}
-
-/// Cases measured in one loop: `names[i]` reports the side of `cases[i]`. With
-/// `HTTP_PEERS_SOLO` set, each entry runs its own case only: for instruction counts
-/// (callgrind), which drift does not blur and which must not mix the cases.
-fn together(
-    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    names: &[&str],
-    cases: &[&dyn Fn()],
-) {
-    let solo = std::env::var_os("HTTP_PEERS_SOLO").is_some();
-    for (side, name) in names.iter().enumerate() {
-        if solo {
-            let case = cases[side];
-            g.bench_function(*name, |bench| bench.iter_custom(|iters| interleaved(iters, &[case], 0)));
-        } else {
-            g.bench_function(*name, |bench| bench.iter_custom(|iters| interleaved(iters, cases, side)));
-        }
-    }
-}
-
 /// The SDK span alone, as `benches/http_layer.rs` of the main package measures it.
 #[inline(never)]
 fn sdk_span_alone(parent: &opentelemetry::Context, scope: &InstrumentationScope) {
@@ -157,6 +126,7 @@ fn peers(c: &mut Criterion) {
     let mut g = c.benchmark_group("http_peers");
     let bare = router();
 
+    let solo = std::env::var_os("HTTP_PEERS_SOLO").is_some();
     // Metrics only: nothing traces yet.
     let ours_metrics = Metrics::new(&SdkMeterProvider::builder().build(), Default::default());
     let ours = router().layer(ServerLayer::new(&ours_metrics));
@@ -165,10 +135,11 @@ fn peers(c: &mut Criterion) {
         .build();
     otel32::global::set_meter_provider(provider32.clone());
     let otel_metrics = router().layer(axum_otel_metrics::HttpMetricsLayerBuilder::new().build());
-    together(
+    interleaved::together(
         &mut g,
         &["metrics/bare", "metrics/ours_no_tracer", "metrics/axum_otel_metrics"],
         &[&|| call(&bare, false), &|| call(&ours, false), &|| call(&otel_metrics, false)],
+        solo,
     );
 
     // Traces: one provider sampling every span, the W3C propagator, an incoming traceparent.
@@ -190,12 +161,13 @@ fn peers(c: &mut Criterion) {
     let parent =
         TraceContextPropagator::new().extract(&HashMap::from([("traceparent".to_owned(), TRACEPARENT.to_owned())]));
     let scope = InstrumentationScope::builder("bench").build();
-    together(
+    interleaved::together(
         &mut g,
         &["traces/bare", "traces/ours_sampled", "traces/axum_tracing_opentelemetry", "traces/sdk_span_alone"],
         &[&|| call(&bare, true), &|| call(&ours, true), &|| call(&tracing_otel, true), &|| {
             sdk_span_alone(&parent, &scope)
         }],
+        solo,
     );
     g.finish();
     drop(provider32);
