@@ -4,7 +4,7 @@
 //! channel is caught, logged with the rule or channel it came from, and counted; the
 //! engine goes on.
 
-use super::engine::Evaluator;
+use super::engine::{panic_message, Evaluator};
 use super::labels::LabelCache;
 use super::notify::{DeliveryReport, Notifier, NotifyError};
 use super::reader::AlertReader;
@@ -64,15 +64,6 @@ impl Shared {
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves consistent-enough state for alerting to go on.
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The message a panic carried, for the log.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// One cycle: collect and evaluate (when a rule is due), then hand out due notifications.

@@ -3,9 +3,10 @@
 //! the benchmark time exactly one cycle.
 
 use super::condition::{anomaly_rate_window, AlertCondition, Ewma, History, Threshold, HISTOGRAM_MEAN_WINDOW};
+use super::labels::{labels_key, ByLabelsKey, Labels};
 use super::memo::{aggregate, pick, Member, Memo, Selection, WindowKey};
 use super::rule::{CompiledRule, MatchOp, Source};
-use super::snapshot::{labels_key, ByLabelsKey, Labels, Point, Snapshot};
+use super::snapshot::{Point, Snapshot};
 use super::state::{rule_alert_labels, Entry, Fingerprint, Transition};
 use crate::semconv::{Derivation, DerivedDef, DerivedTerm};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -50,6 +51,15 @@ struct DerivedState {
     denominator: History,
     computed_at: Option<Instant>,
     value: Option<f64>,
+}
+
+/// The message a panic carried, for the log.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// What one cycle did.
@@ -181,7 +191,7 @@ impl Evaluator {
                 // Not again before its next turn: a rule that always panics costs one log
                 // line per interval, not one per tick.
                 slot.next_eval = Some(now.checked_add(slot.compiled.rule.evaluation_interval).unwrap_or(now));
-                report.panics.push((slot.compiled.rule.name.clone(), super::cycle::panic_message(payload.as_ref())));
+                report.panics.push((slot.compiled.rule.name.clone(), panic_message(payload.as_ref())));
             }
         }
         self.alerts.retain(|_, e| !e.is_done());

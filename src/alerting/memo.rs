@@ -13,9 +13,9 @@
 //! later (a new rule, a changed one, a reload) starts windows of its own, as it always did.
 
 use super::condition::History;
-use super::cycle::lock;
+use super::labels::{ByLabelsKey, FastHasher, Labels};
 use super::rule::{AggregationOp, LabelMatcher, Running, Source};
-use super::snapshot::{ByLabelsKey, FastHasher, Labels, Point};
+use super::snapshot::Point;
 use super::windows::Windows;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -234,6 +234,12 @@ struct AggregateKey {
     by: Vec<String>,
 }
 
+/// Locks a window group. A panic while one was held (in a rule) leaves windows a later
+/// cycle can still use; alerting goes on.
+fn lock(group: &Mutex<WindowGroup>) -> MutexGuard<'_, WindowGroup> {
+    group.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// What the rules of one cycle compute once.
 #[derive(Debug, Default)]
 pub(crate) struct Memo {
@@ -367,8 +373,9 @@ pub(crate) fn aggregate<'l>(
 #[cfg(test)]
 mod tests {
     use crate::alerting::engine::Evaluator;
+    use crate::alerting::labels::Labels;
     use crate::alerting::rule::CompiledRule;
-    use crate::alerting::snapshot::{Labels, Snapshot};
+    use crate::alerting::snapshot::Snapshot;
     use crate::alerting::{
         Aggregation, AggregationOp, AlertCondition, AlertRule, AlertState, LabelMatcher, RuleOptions, Threshold,
     };

@@ -1,16 +1,14 @@
 //! One collection from the alert reader, flattened into series with Prometheus label names:
 //! the form every rule is evaluated against.
 
-use super::labels::LabelCache;
+#[cfg(test)]
+use super::labels::labels_key;
+use super::labels::{LabelCache, Labels};
 use crate::metrics::data::HistogramFamily;
 use crate::semconv;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use std::collections::{HashMap, HashSet};
-use std::hash::Hasher;
-
-/// Label pairs sorted by name.
-pub(crate) type Labels = Vec<(String, String)>;
 
 /// One series at collection time.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,78 +30,6 @@ pub(crate) struct Snapshot<'s> {
     metrics: HashMap<String, Vec<Point<'s>>>,
     /// The node's identity labels, from the collection's resource.
     pub(crate) node: std::collections::BTreeMap<String, String>,
-}
-
-/// FNV-1a over the label pairs (sorted already), the key of per-series state.
-pub(crate) fn labels_key(labels: &Labels) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (k, v) in labels {
-        for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xfe]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
-
-/// Hashes a key that is a hash already ([`labels_key`]): one multiply to spread it, instead
-/// of SipHash on every per-series lookup of every rate rule.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct PrehashedKey(u64);
-
-impl std::hash::Hasher for PrehashedKey {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-/// Maps keyed by [`labels_key`].
-pub(crate) type ByLabelsKey<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PrehashedKey>>;
-
-/// A word-at-a-time hasher (FxHash's multiply) for keys hashed per series every cycle
-/// (attribute sets here, aggregation groups in the engine), where SipHash would cost more
-/// than the work it guards. Not for keys an attacker picks to collide: both users compare
-/// full keys on a hit, and a collision costs time, never a wrong answer.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FastHasher(u64);
-
-impl FastHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
-        }
-        let mut tail = [0u8; 8];
-        let rest = chunks.remainder();
-        tail[..rest.len()].copy_from_slice(rest);
-        self.add(u64::from_le_bytes(tail) ^ ((rest.len() as u64) << 59));
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
 }
 
 /// One point's value: the counter total, gauge value or histogram mean, and a histogram's

@@ -1,7 +1,7 @@
 //! Alert lifecycle: inactive → pending → firing → resolved, one [`Alert`] per rule and label
 //! set, identified by a stable [`Fingerprint`].
 
-use super::snapshot::Labels;
+use super::labels::Labels;
 use super::AlertSeverity;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

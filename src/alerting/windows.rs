@@ -11,7 +11,7 @@
 //! to one label set), which only a history per series can hold.
 
 use super::condition::{extrapolate, with_resets, History, Timing};
-use super::snapshot::ByLabelsKey;
+use super::labels::ByLabelsKey;
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
