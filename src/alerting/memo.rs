@@ -405,6 +405,14 @@ mod tests {
         AlertCondition::Rate { window: Duration::from_secs(60), threshold: Threshold::GreaterThan(threshold) }
     }
 
+    fn ratio(threshold: f64) -> AlertCondition {
+        AlertCondition::Ratio {
+            denominator: COUNTER.into(),
+            window: Some(Duration::from_secs(60)),
+            threshold: Threshold::GreaterThan(threshold),
+        }
+    }
+
     /// Rules that share windows and aggregations, and the cycle each starts at.
     fn rules() -> Vec<(usize, CompiledRule)> {
         let anomaly = || AlertCondition::Anomaly { deviations: 1.5, alpha: 0.3, warmup: 3 };
@@ -420,6 +428,12 @@ mod tests {
             (0, rule("gauge-sum-again", GAUGE, AlertCondition::GreaterThan(60.0), by_k(AggregationOp::Sum))),
             (0, rule("gauge-anomaly", GAUGE, anomaly(), by_k(AggregationOp::Sum))),
             (0, rule("gauge-max", GAUGE, AlertCondition::GreaterThan(40.0), by_k(AggregationOp::Max))),
+            // The counter's own totals, summed as `rate-sum` sums its rates.
+            (0, rule("total-sum", COUNTER, AlertCondition::GreaterThan(400.0), by_k(AggregationOp::Sum))),
+            // Ratios of two selections of one counter over the whole counter.
+            (0, rule("share-a", COUNTER, ratio(0.3), only_a())),
+            (0, rule("share-a-again", COUNTER, ratio(0.5), only_a())),
+            (0, rule("share-all", COUNTER, ratio(0.9), RuleOptions::default())),
             // Same windows as rules already running: they must start windows of their own.
             (9, rule("rate-late", COUNTER, rate(0.2), RuleOptions::default())),
             (9, rule("rate-late-twin", COUNTER, rate(0.4), RuleOptions::default())),
@@ -557,5 +571,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A cycle's sums are kept per selection, matchers included: a ratio of one selection of
+    /// a counter over the whole counter is that selection's share, not 1.
+    #[test]
+    fn a_ratio_of_a_selection_over_its_whole_metric_is_the_selections_share() {
+        let condition =
+            AlertCondition::Ratio { denominator: COUNTER.into(), window: None, threshold: Threshold::GreaterThan(0.1) };
+        let mut ev = Evaluator::default();
+        let now = Instant::now();
+        ev.replace_rules(vec![rule("share", COUNTER, condition, only_a())], now);
+        let series = |k: &str, v: f64| (vec![("k".to_string(), k.to_string())], v);
+        let snap = Snapshot::of_metrics(vec![(COUNTER, vec![series("a", 30.0), series("b", 70.0)])]);
+        ev.evaluate(&snap, now);
+        let values: Vec<f64> = ev.alerts.values().map(|e| e.value).collect();
+        assert_eq!(values, vec![0.3]);
     }
 }
