@@ -255,6 +255,7 @@ mod parse;
 #[cfg(test)]
 mod proptests;
 mod resource;
+mod shown_url;
 mod summary;
 #[cfg(test)]
 mod tests;
@@ -274,5 +275,5 @@ pub use otlp::{
 };
 pub use otlp_settings::SignalSettings;
 pub use resource::{resource, DEFAULT_SERVICE_NAME};
-pub use summary::{display_url, display_url_in};
+pub use shown_url::{display_url, display_url_in};
 pub use traces::{Propagator, TraceSampler};

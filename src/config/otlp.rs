@@ -282,7 +282,7 @@ impl fmt::Debug for OtlpSignal {
 impl OtlpSignal {
     /// The endpoint as log lines show it: no query string.
     pub fn endpoint_for_display(&self) -> String {
-        super::summary::display_url(&self.endpoint)
+        super::shown_url::display_url(&self.endpoint)
     }
 }
 

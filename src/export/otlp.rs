@@ -4,14 +4,14 @@
 //! `https://` endpoints use TLS (rustls, the system roots plus any configured CA) on gRPC and
 //! HTTP alike.
 
-use crate::config::{Compression, OtlpConfig, OtlpProtocol, OtlpSignal, TemporalityPreference};
+use crate::config::{Compression, OtlpConfig, OtlpProtocol, OtlpSignal};
 use crate::export::otlp_metrics::{HistogramSources, OtlpMetricExporter};
 use crate::export::otlp_reporting::{CauseSlot, RecordingClient, Reporting};
 use crate::export::otlp_tls::TlsMaterial;
 use crate::export::status::ExportStatus;
 use crate::export::ExportError;
 use opentelemetry_otlp::{LogExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
-use opentelemetry_sdk::metrics::{PeriodicReader, Temporality};
+use opentelemetry_sdk::metrics::PeriodicReader;
 use std::collections::HashMap;
 
 fn build_error(signal: &OtlpSignal) -> impl Fn(String) -> ExportError + '_ {
@@ -22,16 +22,6 @@ fn compression(c: Compression) -> opentelemetry_otlp::Compression {
     match c {
         Compression::Gzip => opentelemetry_otlp::Compression::Gzip,
         Compression::Zstd => opentelemetry_otlp::Compression::Zstd,
-    }
-}
-
-/// The SDK's temporality for a preference (low memory is delta for synchronous counters and
-/// histograms, which is what the SDK's `LowMemory` means).
-pub(crate) fn temporality(p: TemporalityPreference) -> Temporality {
-    match p {
-        TemporalityPreference::Cumulative => Temporality::Cumulative,
-        TemporalityPreference::Delta => Temporality::Delta,
-        TemporalityPreference::LowMemory => Temporality::LowMemory,
     }
 }
 

@@ -294,6 +294,16 @@ impl PushMetricExporter for OtlpMetricExporter {
     }
 
     fn temporality(&self) -> Temporality {
-        crate::export::otlp::temporality(self.temporality)
+        temporality(self.temporality)
+    }
+}
+
+/// The SDK's temporality for a preference (low memory is delta for synchronous counters and
+/// histograms, which is what the SDK's `LowMemory` means).
+fn temporality(p: TemporalityPreference) -> Temporality {
+    match p {
+        TemporalityPreference::Cumulative => Temporality::Cumulative,
+        TemporalityPreference::Delta => Temporality::Delta,
+        TemporalityPreference::LowMemory => Temporality::LowMemory,
     }
 }

@@ -1,7 +1,7 @@
-//! [`ServerLayer`]: what to instrument (the metrics handle, the excluded paths, the tracer's
-//! scope), shared by every service the layer wraps.
+//! [`ServerLayer`]: how a user says what to instrument (the metrics handle, the excluded
+//! paths), built once and handed to every service the layer wraps.
 
-use super::service::ServerService;
+use super::service::{ServerService, Shared};
 use crate::metrics::Metrics;
 use opentelemetry::InstrumentationScope;
 use std::sync::atomic::AtomicBool;
@@ -37,22 +37,6 @@ const TRACER_NAME: &str = "bitcraps.http";
 #[derive(Clone)]
 pub struct ServerLayer {
     pub(super) shared: Arc<Shared>,
-}
-
-pub(super) struct Shared {
-    pub(super) metrics: Metrics,
-    excluded: Vec<Box<str>>,
-    pub(super) scope: InstrumentationScope,
-    /// Whether the last span this layer started was recording: the next one then gets its
-    /// attributes from the builder, else only if it records (see `ServerService::call`).
-    pub(super) spans_recorded: AtomicBool,
-}
-
-impl Shared {
-    #[inline]
-    pub(super) fn is_excluded(&self, path: &str) -> bool {
-        self.excluded.iter().any(|p| **p == *path)
-    }
 }
 
 impl ServerLayer {

@@ -1,25 +1,42 @@
 //! [`ServerService`] and its [`ResponseFuture`]: one request's span and measurements, from
 //! `call` until the response head is ready, or until the request is dropped unanswered.
 
-use super::layer::Shared;
 use super::names;
-use crate::metrics::RequestOutcome;
+use crate::metrics::{Metrics, RequestOutcome};
 use crate::semconv::{attribute, AttributeEnum, HttpRequestMethod};
 use axum::extract::MatchedPath;
 use axum::http::header::HeaderName;
 use axum::http::{HeaderMap, Request, Response};
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
-use opentelemetry::{global, Context, KeyValue, Value};
+use opentelemetry::{global, Context, InstrumentationScope, KeyValue, Value};
 use pin_project_lite::pin_project;
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Poll};
 use std::time::Instant;
 use tower_service::Service;
+
+/// What a layer and the services it makes share: the instruments, the excluded paths,
+/// the tracing scope.
+pub(super) struct Shared {
+    pub(super) metrics: Metrics,
+    pub(super) excluded: Vec<Box<str>>,
+    pub(super) scope: InstrumentationScope,
+    /// Whether the last span this layer started was recording: the next one then gets its
+    /// attributes from the builder, else only if it records (see `ServerService::call`).
+    pub(super) spans_recorded: AtomicBool,
+}
+
+impl Shared {
+    #[inline]
+    pub(super) fn is_excluded(&self, path: &str) -> bool {
+        self.excluded.iter().any(|p| **p == *path)
+    }
+}
 
 /// The service [`super::ServerLayer`] wraps around each route (or around the whole service).
 #[derive(Clone)]

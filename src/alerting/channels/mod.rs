@@ -47,6 +47,7 @@ mod config;
 mod delivery;
 #[cfg(feature = "email")]
 mod email;
+mod error;
 mod http;
 #[cfg(feature = "pagerduty")]
 mod pagerduty;
@@ -65,10 +66,11 @@ mod webhook;
 pub(crate) use alertmanager::{annotations_of, firing_ends_at};
 pub use alertmanager::{AlertmanagerNotifier, DEFAULT_RESEND_INTERVAL, MAX_TRACKED_ALERTS, RESOLVED_RESEND_FOR};
 pub(crate) use config::parse_channels;
-pub use config::{register_channels, ChannelConfig, ChannelError, ChannelSpec};
+pub use config::{register_channels, ChannelConfig, ChannelSpec};
 pub use delivery::{ChannelStats, DeliveryOptions, SendError};
 #[cfg(feature = "email")]
 pub use email::EmailNotifier;
+pub use error::ChannelError;
 #[cfg(feature = "pagerduty")]
 pub use pagerduty::{PagerDutyNotifier, PAGERDUTY_EVENTS_URL};
 pub use secret::Secret;

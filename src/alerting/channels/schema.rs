@@ -2,7 +2,7 @@
 //! the channel is deserialized: an error then names the right field (unknown, missing or of
 //! the wrong kind) and never repeats its value, which may be a secret of any type.
 
-use super::config::ChannelError;
+use super::error::ChannelError;
 use serde_yaml::{Mapping, Value};
 
 /// What a field holds.
