@@ -303,15 +303,15 @@ fn crossing(points: &[Point], rule: &CompiledRule, test: impl Fn(f64) -> bool) -
 /// `series` aggregated as `rule` says (`None`: it does not aggregate), computed once a cycle
 /// for all the rules that aggregate the same values (from window group `group`, or the
 /// points' own) the same way.
-fn aggregate_once(
-    memo: &mut Memo,
+fn aggregate_once<'m>(
+    memo: &'m mut Memo,
     rule: &CompiledRule,
     group: Option<u64>,
     series: &mut dyn Iterator<Item = (&Labels, f64)>,
-) -> Option<Vec<(Labels, f64)>> {
+) -> Option<&'m [(Labels, f64)]> {
     let agg = rule.options.aggregation.as_ref()?;
     let selection = Selection::of(rule.source, &rule.matchers);
-    Some(memo.aggregated(selection, group, agg.op, &rule.by, || aggregate(series, agg.op, &rule.by)).to_vec())
+    Some(memo.aggregated(selection, group, agg.op, &rule.by, || aggregate(series, agg.op, &rule.by)))
 }
 
 /// `(series labels, value)` of every series of the rule that is active this cycle.
@@ -431,10 +431,7 @@ fn values(
                     }
                     let id = group.id();
                     match aggregate_once(memo, rule, Some(id), &mut group.rows().iter().map(labelled)) {
-                        Some(rows) => {
-                            grouped = rows;
-                            grouped.iter().map(|(l, v)| (l, *v)).collect()
-                        }
+                        Some(rows) => rows.iter().map(|(l, v)| (l, *v)).collect(),
                         None => group.rows().iter().map(labelled).collect(),
                     }
                 }
@@ -450,10 +447,7 @@ fn values(
                 None => {
                     let mut selected = points.iter().filter(|p| matches(p, rule)).map(|p| (p.labels, pick(src, p)));
                     match aggregate_once(memo, rule, None, &mut selected) {
-                        Some(rows) => {
-                            grouped = rows;
-                            grouped.iter().map(|(l, v)| (l, *v)).collect()
-                        }
+                        Some(rows) => rows.iter().map(|(l, v)| (l, *v)).collect(),
                         None => selected.collect(),
                     }
                 }
