@@ -24,6 +24,8 @@
 
 #[path = "support/interleaved.rs"]
 mod interleaved;
+#[path = "support/sdk_span.rs"]
+mod sdk_span;
 use axum::body::Body;
 use axum::http::Request;
 use axum::routing::get;
@@ -33,8 +35,7 @@ use bitcraps_otel::metrics::Metrics;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use futures_util::FutureExt as _;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _};
-use opentelemetry::{global, InstrumentationScope, KeyValue};
+use opentelemetry::{global, InstrumentationScope};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -78,24 +79,6 @@ impl SpanProcessor for Discard {
     }
 }
 
-/// What the SDK alone costs for the layer's span: the global tracer (as the layer gets it),
-/// a SERVER span with the same name, parent and attributes, its status code, its end. No
-/// router, no propagator, no context: the floor under `layer_sampled_span`'s extra time.
-fn sdk_span_alone(parent: &opentelemetry::Context, scope: &InstrumentationScope) {
-    let tracer = global::tracer_provider().tracer_with_scope(scope.clone());
-    let mut span = tracer
-        .span_builder("GET /games/{id}")
-        .with_kind(SpanKind::Server)
-        .with_attributes(vec![
-            KeyValue::new("http.request.method", "GET"),
-            KeyValue::new("http.route", "/games/{id}"),
-            KeyValue::new("url.path", String::from("/games/7")),
-        ])
-        .start_with_context(&tracer, parent);
-    span.set_attribute(KeyValue::new("http.response.status_code", 200_i64));
-    span.end();
-}
-
 fn layer(c: &mut Criterion) {
     let provider = SdkMeterProvider::builder().build();
     let metrics = Metrics::new(&provider, Default::default());
@@ -125,7 +108,9 @@ fn layer(c: &mut Criterion) {
     interleaved::together(
         &mut g,
         &["bare_with_traceparent", "layer_sampled_span", "sdk_span_alone"],
-        &[&|| call(&bare, "/games/7", true), &|| call(&ours, "/games/7", true), &|| sdk_span_alone(&parent, &scope)],
+        &[&|| call(&bare, "/games/7", true), &|| call(&ours, "/games/7", true), &|| {
+            sdk_span::sdk_span_alone(&parent, &scope)
+        }],
         false,
     );
     g.finish();

@@ -25,6 +25,8 @@
 
 #[path = "../../../support/interleaved.rs"]
 mod interleaved;
+#[path = "../../../support/sdk_span.rs"]
+mod sdk_span;
 use axum::body::Body;
 use axum::http::Request;
 use axum::routing::get;
@@ -34,8 +36,8 @@ use bitcraps_otel::metrics::Metrics;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use futures_util::FutureExt as _;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _};
-use opentelemetry::{global, InstrumentationScope, KeyValue};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{global, InstrumentationScope};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -105,23 +107,6 @@ impl Discard {
     }
 }
 
-/// The SDK span alone, as `benches/http_layer.rs` of the main package measures it.
-#[inline(never)]
-fn sdk_span_alone(parent: &opentelemetry::Context, scope: &InstrumentationScope) {
-    let tracer = global::tracer_provider().tracer_with_scope(scope.clone());
-    let mut span = tracer
-        .span_builder("GET /games/{id}")
-        .with_kind(SpanKind::Server)
-        .with_attributes(vec![
-            KeyValue::new("http.request.method", "GET"),
-            KeyValue::new("http.route", "/games/{id}"),
-            KeyValue::new("url.path", String::from("/games/7")),
-        ])
-        .start_with_context(&tracer, parent);
-    span.set_attribute(KeyValue::new("http.response.status_code", 200_i64));
-    span.end();
-}
-
 fn peers(c: &mut Criterion) {
     let mut g = c.benchmark_group("http_peers");
     let bare = router();
@@ -165,7 +150,7 @@ fn peers(c: &mut Criterion) {
         &mut g,
         &["traces/bare", "traces/ours_sampled", "traces/axum_tracing_opentelemetry", "traces/sdk_span_alone"],
         &[&|| call(&bare, true), &|| call(&ours, true), &|| call(&tracing_otel, true), &|| {
-            sdk_span_alone(&parent, &scope)
+            sdk_span::sdk_span_alone(&parent, &scope)
         }],
         solo,
     );
